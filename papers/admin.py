@@ -1,0 +1,111 @@
+"""Admin for papers: status, progress and step at a glance; reprocess and cancel broadcast like any change."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+
+from . import services
+from .models import Entity, Paper, PaperEvent, Relationship
+
+
+class EntityInline(admin.TabularInline):
+    model = Entity
+    extra = 0
+    fields = ["entity_type", "name", "confidence", "mentions"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+
+class RelationshipInline(admin.TabularInline):
+    model = Relationship
+    extra = 0
+    fields = ["relationship_type", "source", "target", "confidence", "evidence"]
+    readonly_fields = fields
+    can_delete = False
+
+
+class PaperAdminForm(forms.ModelForm):
+    """Validates a newly chosen file with the same rules as the API."""
+
+    class Meta:
+        model = Paper
+        fields = "__all__"
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if isinstance(upload, UploadedFile):
+            services.paper_file_validate(file=upload)
+        return upload
+
+
+@admin.register(Paper)
+class PaperAdmin(admin.ModelAdmin):
+    form = PaperAdminForm
+    list_display = ["__str__", "owner", "status", "progress_percent", "current_step", "created_at", "completed_at"]
+    list_filter = ["status", "current_step", "content_type", "created_at"]
+    search_fields = ["title", "original_filename", "id", "owner__username", "error_message"]
+    date_hierarchy = "created_at"
+    inlines = [EntityInline, RelationshipInline]
+    actions = ["reprocess", "cancel"]
+    # Status moves only through the lifecycle (actions, pipeline); an edited stale form must not rewind it.
+    readonly_fields = [
+        "id", "status", "progress", "current_step", "step_progress", "estimated_completion", "error_code",
+        "error_message", "task_id", "original_filename", "content_type", "size_bytes", "page_count", "text_length",
+        "created_at", "updated_at", "started_at", "completed_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["id", "title", "owner", "file", "original_filename", "content_type", "size_bytes"]}),
+        ("Processing", {"fields": ["status", "progress", "current_step", "step_progress", "estimated_completion",
+                                   "task_id", "started_at", "completed_at", "created_at", "updated_at"]}),
+        ("Error", {"fields": ["error_code", "error_message"]}),
+    ]
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_percent(self, paper: Paper) -> str:
+        return f"{paper.progress:.0%}"
+
+    def save_model(self, request, obj: Paper, form, change: bool) -> None:
+        """A paper added here is validated and queued exactly like an API upload."""
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.paper_create(owner=obj.owner, file=form.cleaned_data["file"], title=obj.title)
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    @admin.action(description="Reprocess selected papers")
+    def reprocess(self, request, queryset) -> None:
+        self._apply(request, queryset, services.paper_reprocess, "queued for reprocessing")
+
+    @admin.action(description="Cancel selected papers")
+    def cancel(self, request, queryset) -> None:
+        self._apply(request, queryset, services.paper_cancel, "cancelled")
+
+    def _apply(self, request, queryset, service, done: str) -> None:
+        ok, skipped = 0, []
+        for paper in queryset:
+            try:
+                service(paper=paper)
+                ok += 1
+            except ValidationError as exc:
+                skipped.append(f"{paper}: {exc.messages[0]}")
+        if ok:
+            messages.success(request, f"{ok} paper(s) {done}.")
+        for line in skipped:
+            messages.warning(request, line)
+
+
+@admin.register(PaperEvent)
+class PaperEventAdmin(admin.ModelAdmin):
+    list_display = ["paper", "seq", "event_type", "created_at"]
+    list_filter = ["event_type"]
+    search_fields = ["paper__id", "paper__title"]
+    readonly_fields = ["paper", "seq", "event_id", "event_type", "payload", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

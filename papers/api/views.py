@@ -1,0 +1,97 @@
+"""REST API for papers: upload, list, detail, extracted data, event log, reprocess and cancel."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import selectors, services
+from ..models import Paper
+from .serializers import (
+    EntitySerializer,
+    PaperEventSerializer,
+    PaperSerializer,
+    PaperUploadSerializer,
+    RelationshipSerializer,
+)
+
+EVENT_PAGE_LIMIT = 1000
+
+
+def _as_api_error(exc: DjangoValidationError, field: str) -> ValidationError:
+    """Turn a service's ValidationError into a 400 naming the field and a stable code."""
+    return ValidationError({field: [exc.messages[0]], "code": exc.code or "invalid"})
+
+
+class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Papers of the requesting user (all papers for staff)."""
+
+    serializer_class = PaperSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        """Only papers the user may see; others are 404, the same as missing."""
+        return selectors.paper_list_visible(user=self.request.user)
+
+    def create(self, request: Request) -> Response:
+        """Upload a paper (multipart: file, optional title) and queue it."""
+        upload = PaperUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        try:
+            paper = services.paper_create(
+                owner=request.user, file=upload.validated_data["file"], title=upload.validated_data["title"]
+            )
+        except DjangoValidationError as exc:
+            raise _as_api_error(exc, "file") from exc
+        return Response(PaperSerializer(paper).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def entities(self, request: Request, pk=None) -> Response:
+        """Entities extracted from the paper."""
+        return Response(EntitySerializer(selectors.entity_list(paper=self.get_object()), many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def relationships(self, request: Request, pk=None) -> Response:
+        """Relationships extracted from the paper."""
+        return Response(RelationshipSerializer(selectors.relationship_list(paper=self.get_object()), many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk=None) -> Response:
+        """The paper's event log after ?since=SEQ (default 0), oldest first, at most 1000 per page."""
+        paper = self.get_object()
+        since = request.query_params.get("since", "0")
+        if not since.isdigit():
+            raise ValidationError({"since": ["Must be a non-negative integer."], "code": "invalid_since"})
+        events = list(selectors.paper_events_since(paper_id=paper.pk, since=int(since), limit=EVENT_PAGE_LIMIT + 1))
+        more = len(events) > EVENT_PAGE_LIMIT
+        events = events[:EVENT_PAGE_LIMIT]
+        return Response(
+            {
+                "paper_id": str(paper.pk),
+                "since": int(since),
+                "last_seq": selectors.paper_last_seq(paper_id=paper.pk),
+                "has_more": more,
+                "events": PaperEventSerializer(events, many=True).data,
+            }
+        )
+
+    @action(detail=True, methods=["post"])
+    def reprocess(self, request: Request, pk=None) -> Response:
+        """Queue a finished, failed or cancelled paper again."""
+        return self._lifecycle(services.paper_reprocess)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        """Cancel a queued or processing paper."""
+        return self._lifecycle(services.paper_cancel)
+
+    def _lifecycle(self, service) -> Response:
+        try:
+            paper = service(paper=self.get_object())
+        except DjangoValidationError as exc:
+            return Response({"detail": exc.messages[0], "code": exc.code}, status=status.HTTP_409_CONFLICT)
+        return Response(PaperSerializer(get_object_or_404(Paper, pk=paper.pk)).data)

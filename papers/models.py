@@ -1,0 +1,148 @@
+"""Papers, what was extracted from them, and the per-paper event log."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models, transaction
+
+
+class PaperStatus(models.TextChoices):
+    """Lifecycle of a paper; the values are the wire values of status_changed events."""
+
+    UPLOADED = "uploaded"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (PaperStatus.QUEUED, PaperStatus.PROCESSING)
+FINAL_STATUSES = (PaperStatus.COMPLETED, PaperStatus.FAILED, PaperStatus.CANCELLED)
+
+
+class PipelineStep(models.TextChoices):
+    """Steps of the pipeline, in order."""
+
+    TEXT_EXTRACTION = "text_extraction"
+    ENTITY_EXTRACTION = "entity_extraction"
+    RELATIONSHIP_EXTRACTION = "relationship_extraction"
+
+
+class Paper(models.Model):
+    """An uploaded paper and where its processing stands."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="papers")
+    title = models.CharField(max_length=300, blank=True)
+    file = models.FileField(upload_to="papers/%Y/%m/")
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=PaperStatus.choices, default=PaperStatus.UPLOADED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    current_step = models.CharField(max_length=40, choices=PipelineStep.choices, blank=True)
+    step_progress = models.FloatField(default=0.0)
+    estimated_completion = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    text_length = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    # Message for the status_changed event of the next save; services set it, the hook reads it.
+    status_message = ""
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.title or self.original_filename or str(self.id)
+
+    def save(self, *args, **kwargs):
+        """Save in one transaction with the status event the post_save hook appends (the outbox)."""
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+        self.status_message = ""
+
+
+class Entity(models.Model):
+    """A named thing found in a paper: a model, dataset, metric, task or method."""
+
+    class Type(models.TextChoices):
+        MODEL = "MODEL"
+        DATASET = "DATASET"
+        METRIC = "METRIC"
+        TASK = "TASK"
+        METHOD = "METHOD"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="entities")
+    entity_type = models.CharField(max_length=20, choices=Type.choices)
+    name = models.CharField(max_length=200)
+    confidence = models.FloatField()
+    mentions = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["entity_type", "name"]
+        verbose_name_plural = "entities"
+        constraints = [
+            models.UniqueConstraint(fields=["paper", "entity_type", "name"], name="entity_unique_per_paper"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type}: {self.name}"
+
+
+class Relationship(models.Model):
+    """A typed, directed link between two entities of one paper."""
+
+    class Type(models.TextChoices):
+        TRAINED_ON = "TRAINED_ON"
+        EVALUATED_ON = "EVALUATED_ON"
+        OUTPERFORMS = "OUTPERFORMS"
+        USES = "USES"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="relationships")
+    relationship_type = models.CharField(max_length=30, choices=Type.choices)
+    source = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="outgoing")
+    target = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="incoming")
+    confidence = models.FloatField()
+    evidence = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["relationship_type", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["paper", "relationship_type", "source", "target"], name="relationship_unique_per_paper"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.name} {self.relationship_type} {self.target.name}"
+
+
+class PaperEvent(models.Model):
+    """One event of a paper's log, stored with its wire payload; the source of replay and recovery."""
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["paper", "seq"]
+        constraints = [models.UniqueConstraint(fields=["paper", "seq"], name="event_seq_unique_per_paper")]
+
+    def __str__(self) -> str:
+        return f"{self.paper_id}#{self.seq} {self.event_type}"

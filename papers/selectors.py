@@ -1,0 +1,82 @@
+"""Reads: which papers a user may see, their extracted data and their event log."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max, QuerySet
+
+from realtime.events import format_timestamp, utc_now
+
+from .models import Entity, Paper, PaperEvent, PaperStatus, Relationship
+
+DEFAULT_EXPECTED_DURATION = timedelta(seconds=20)
+
+
+def paper_list_visible(*, user) -> QuerySet[Paper]:
+    """Papers the user may see: their own, or all of them for staff."""
+    if not (user and user.is_authenticated and user.is_active):
+        return Paper.objects.none()
+    papers = Paper.objects.select_related("owner")
+    return papers if user.is_staff else papers.filter(owner=user)
+
+
+def paper_get_visible(*, user, paper_id: Any) -> Paper | None:
+    """The paper if it exists and the user may see it; None otherwise, so both cases look alike."""
+    return paper_list_visible(user=user).filter(pk=paper_id).first()
+
+
+def paper_last_seq(*, paper_id: Any) -> int:
+    """The seq of the paper's newest event, 0 when it has none."""
+    return PaperEvent.objects.filter(paper_id=paper_id).aggregate(m=Max("seq"))["m"] or 0
+
+
+def paper_snapshot(*, paper: Paper) -> dict[str, Any]:
+    """The state a late joiner needs to render the paper at once, with the seq it is current to."""
+    return {
+        "paper_id": str(paper.pk),
+        "title": str(paper),
+        "status": paper.status,
+        "progress": paper.progress,
+        "step": paper.current_step,
+        "step_progress": paper.step_progress,
+        "estimated_completion": format_timestamp(paper.estimated_completion) if paper.estimated_completion else None,
+        "error_code": paper.error_code,
+        "error_message": paper.error_message,
+        "seq": paper_last_seq(paper_id=paper.pk),
+    }
+
+
+def paper_events_since(*, paper_id: Any, since: int = 0, limit: int | None = None) -> QuerySet[PaperEvent]:
+    """Logged events of a paper after seq `since`, oldest first."""
+    events = PaperEvent.objects.filter(paper_id=paper_id, seq__gt=since).order_by("seq")
+    return events[:limit] if limit else events
+
+
+def entity_list(*, paper: Paper) -> QuerySet[Entity]:
+    """Entities of a paper, grouped by type."""
+    return Entity.objects.filter(paper=paper).order_by("entity_type", "-confidence", "name")
+
+
+def relationship_list(*, paper: Paper) -> QuerySet[Relationship]:
+    """Relationships of a paper with their two entities."""
+    return Relationship.objects.filter(paper=paper).select_related("source", "target")
+
+
+def expected_processing_duration() -> timedelta:
+    """Mean duration of recently completed papers: the prior for an ETA before progress says more."""
+    pairs = (
+        Paper.objects.filter(status=PaperStatus.COMPLETED, started_at__isnull=False, completed_at__isnull=False)
+        .order_by("-completed_at")
+        .values_list("started_at", "completed_at")[:20]
+    )
+    durations = [done - started for started, done in pairs]
+    mean = sum(durations, timedelta()) / len(durations) if durations else None
+    return mean or DEFAULT_EXPECTED_DURATION
+
+
+def processing_rate_per_minute() -> float:
+    """Papers completed per minute over the configured recent window."""
+    window = settings.PROCESSING_RATE_WINDOW
+    done = Paper.objects.filter(status=PaperStatus.COMPLETED, completed_at__gte=utc_now() - window).count()
+    return round(done / (window.total_seconds() / 60), 3)

@@ -1,0 +1,340 @@
+"""Writes: every change to papers, their extracted data and their event log goes through here."""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Max
+from django.utils.module_loading import import_string
+
+from realtime.broadcast import broadcast_event
+from realtime.events import EntityEvent, ErrorEvent, PaperEvent as WireEvent, ProgressEvent, RelationshipEvent, utc_now
+
+from . import selectors
+from .models import ACTIVE_STATUSES, Entity, Paper, PaperEvent, PaperStatus, PipelineStep, Relationship
+from .pipeline.text import TextExtractionError, extract_text
+
+logger = logging.getLogger(__name__)
+
+# Share of overall progress each step covers, in pipeline order; entity extraction dominates.
+STEP_SPANS = {
+    PipelineStep.TEXT_EXTRACTION: (0.0, 0.3),
+    PipelineStep.ENTITY_EXTRACTION: (0.3, 0.75),
+    PipelineStep.RELATIONSHIP_EXTRACTION: (0.75, 1.0),
+}
+ACCEPTED_TEXT_SNIFF = 8192
+
+
+class PaperNotActive(Exception):
+    """The paper stopped being processed (cancelled or finished elsewhere); the pipeline stops quietly."""
+
+
+# --- the event log (transactional outbox) ---
+
+
+def paper_event_append(*, paper: Paper, event: WireEvent) -> PaperEvent:
+    """Append an event with the paper's next seq in the caller's transaction; broadcast it once committed."""
+    with transaction.atomic():
+        # The row lock serializes seq allocation per paper across processes.
+        owner_id = Paper.objects.select_for_update().filter(pk=paper.pk).values_list("owner_id", flat=True).get()
+        seq = (PaperEvent.objects.filter(paper_id=paper.pk).aggregate(m=Max("seq"))["m"] or 0) + 1
+        event_id = uuid.uuid4()
+        payload = {**event.to_dict(), "seq": seq, "event_id": str(event_id)}
+        logged = PaperEvent.objects.create(
+            paper_id=paper.pk, seq=seq, event_id=event_id, event_type=event.event_type, payload=payload
+        )
+        transaction.on_commit(lambda: broadcast_event(payload, owner_id=owner_id), robust=True)
+    return logged
+
+
+# --- upload and lifecycle ---
+
+
+def paper_file_validate(*, file: UploadedFile) -> str:
+    """Check size and content of an upload; return its content type or raise ValidationError."""
+    if file.size == 0:
+        raise ValidationError("The file is empty.", code="empty_file")
+    if file.size > settings.PAPER_MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            f"The file is {file.size} bytes; the limit is {settings.PAPER_MAX_UPLOAD_BYTES} bytes.",
+            code="file_too_large",
+        )
+    file.seek(0)
+    head = file.read(ACCEPTED_TEXT_SNIFF)
+    file.seek(0)
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if b"\x00" not in head and _decodes_as_utf8(head):
+        return "text/plain"
+    raise ValidationError("Only PDF files and UTF-8 plain-text files are accepted.", code="unsupported_type")
+
+
+def _decodes_as_utf8(head: bytes) -> bool:
+    """Whether a file's first bytes are UTF-8, allowing a character cut at the sniff boundary."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3 and len(head) == ACCEPTED_TEXT_SNIFF
+    return True
+
+
+def paper_create(*, owner, file: UploadedFile, title: str = "") -> Paper:
+    """Validate and store an uploaded paper, then queue it for processing."""
+    content_type = paper_file_validate(file=file)
+    name = (file.name or "paper").rsplit("/", 1)[-1]
+    with transaction.atomic():
+        paper = Paper(
+            owner=owner,
+            title=title.strip() or name.rsplit(".", 1)[0],
+            original_filename=name,
+            content_type=content_type,
+            size_bytes=file.size,
+        )
+        paper.file.save(name, file, save=False)
+        paper.save()
+        return paper_enqueue(paper=paper)
+
+
+def paper_enqueue(*, paper: Paper, message: str = "Queued for processing") -> Paper:
+    """Queue a paper for the pipeline; the task is sent only once the queued state has committed."""
+    with transaction.atomic():
+        paper.status = PaperStatus.QUEUED
+        paper.status_message = message
+        paper.task_id = str(uuid.uuid4())
+        paper.progress = paper.step_progress = 0.0
+        paper.current_step = ""
+        paper.error_code = paper.error_message = ""
+        paper.estimated_completion = paper.started_at = paper.completed_at = None
+        paper.save()
+        paper_id, task_id = str(paper.pk), paper.task_id
+        transaction.on_commit(lambda: _send_process_task(paper_id, task_id))
+    return paper
+
+
+def _send_process_task(paper_id: str, task_id: str) -> None:
+    """Hand the paper to Celery; if the broker refuses, fail the paper visibly rather than leave it queued."""
+    from .tasks import process_paper
+
+    try:
+        process_paper.apply_async(args=[paper_id], task_id=task_id, retry=False)
+    except Exception as exc:  # kombu raises several unrelated types for an unreachable broker
+        logger.exception("could not queue paper %s", paper_id)
+        paper_fail(
+            paper_id=paper_id, task_id=task_id, step="queue", error_code="queue_unavailable",
+            error_message=f"The task queue is unavailable: {exc.__class__.__name__}",
+        )
+
+
+def paper_reprocess(*, paper: Paper) -> Paper:
+    """Queue a paper again unless it is already queued or processing."""
+    if paper.status in ACTIVE_STATUSES:
+        raise ValidationError("The paper is already being processed.", code="already_active")
+    return paper_enqueue(paper=paper, message="Queued for reprocessing")
+
+
+def paper_cancel(*, paper: Paper) -> Paper:
+    """Cancel a queued or processing paper; the worker notices at its next progress step and stops."""
+    with transaction.atomic():
+        paper = Paper.objects.select_for_update().get(pk=paper.pk)
+        if paper.status not in ACTIVE_STATUSES:
+            raise ValidationError("Only queued or processing papers can be cancelled.", code="not_active")
+        paper.status = PaperStatus.CANCELLED
+        paper.status_message = "Processing cancelled by user"
+        paper.estimated_completion = None
+        paper.save()
+    return paper
+
+
+def paper_fail(*, paper_id: Any, task_id: str, step: str, error_code: str, error_message: str) -> Paper | None:
+    """Record an ERROR event and mark the paper failed, in one transaction; a no-op unless it is active."""
+    with transaction.atomic():
+        paper = Paper.objects.select_for_update().filter(pk=paper_id).first()
+        if paper is None or paper.status not in ACTIVE_STATUSES:
+            return None
+        paper_event_append(
+            paper=paper,
+            event=ErrorEvent(
+                paper_id=paper.pk, error_code=error_code, error_message=error_message,
+                details={"step": step, "task_id": task_id},
+            ),
+        )
+        paper.status = PaperStatus.FAILED
+        paper.status_message = error_message
+        paper.error_code, paper.error_message = error_code, error_message
+        paper.estimated_completion = None
+        paper.save()
+    return paper
+
+
+# --- processing (called by the Celery task) ---
+
+
+def paper_process(*, paper_id: Any, task_id: str) -> None:
+    """Run the whole pipeline for one paper, reporting every step; failures end in an ERROR event."""
+    paper = _paper_start(paper_id=paper_id, task_id=task_id)
+    if paper is None:
+        return
+    progress = ProgressReporter(paper=paper)
+    step = PipelineStep.TEXT_EXTRACTION
+    try:
+        progress.report(step, 0.0)
+        text = extract_text(paper.file.path, on_page=lambda done, total: progress.report(step, done / total))
+        Paper.objects.filter(pk=paper.pk).update(text_length=len(text))
+
+        step = PipelineStep.ENTITY_EXTRACTION
+        progress.report(step, 0.0)
+        extract_entities = import_string(settings.PAPER_ENTITY_EXTRACTOR)
+        found = extract_entities(text, on_progress=lambda f: progress.report(step, 0.5 * f))
+        entities = _entities_record(paper=paper, found=found, on_each=lambda f: progress.report(step, 0.5 + 0.5 * f))
+
+        step = PipelineStep.RELATIONSHIP_EXTRACTION
+        progress.report(step, 0.0)
+        extract_relationships = import_string(settings.PAPER_RELATIONSHIP_EXTRACTOR)
+        links = extract_relationships(text, found, on_progress=lambda f: progress.report(step, 0.5 * f))
+        _relationships_record(
+            paper=paper, found=links, entities=entities, on_each=lambda f: progress.report(step, 0.5 + 0.5 * f)
+        )
+        progress.report(step, 1.0)
+        _paper_complete(paper=paper)
+    except PaperNotActive:
+        logger.info("paper %s stopped being active during %s; stopping", paper_id, step)
+    except TextExtractionError as exc:
+        paper_fail(paper_id=paper.pk, task_id=task_id, step=step, error_code=exc.code, error_message=str(exc))
+    except Exception as exc:
+        logger.exception("paper %s failed during %s", paper_id, step)
+        paper_fail(
+            paper_id=paper.pk, task_id=task_id, step=step, error_code="processing_failed",
+            error_message=f"Failed during {step.label.lower()}: {exc.__class__.__name__}: {exc}"[:500],
+        )
+
+
+def _paper_start(*, paper_id: Any, task_id: str) -> Paper | None:
+    """Move a queued paper to processing and clear earlier results; None if it should not run."""
+    with transaction.atomic():
+        paper = Paper.objects.select_for_update().filter(pk=paper_id).first()
+        if paper is None or paper.status not in ACTIVE_STATUSES:
+            return None
+        # Reprocessing starts clean, so results are never duplicated.
+        Entity.objects.filter(paper=paper).delete()
+        paper.status = PaperStatus.PROCESSING
+        paper.status_message = "Processing started"
+        paper.task_id = task_id
+        paper.started_at = utc_now()
+        paper.progress = paper.step_progress = 0.0
+        paper.current_step = PipelineStep.TEXT_EXTRACTION
+        paper.save()
+    return paper
+
+
+def _paper_complete(*, paper: Paper) -> None:
+    """Mark a processed paper completed, unless it was cancelled meanwhile."""
+    with transaction.atomic():
+        paper = Paper.objects.select_for_update().get(pk=paper.pk)
+        if paper.status != PaperStatus.PROCESSING:
+            raise PaperNotActive(paper.status)
+        paper.status = PaperStatus.COMPLETED
+        paper.status_message = "Processing completed"
+        paper.completed_at = paper.estimated_completion = utc_now()
+        paper.progress = paper.step_progress = 1.0
+        paper.save()
+
+
+def _entities_record(*, paper: Paper, found: list, on_each: Callable[[float], None]) -> dict[tuple[str, str], Entity]:
+    """Store found entities, one entity_extracted event each; return them by (type, name)."""
+    stored: dict[tuple[str, str], Entity] = {}
+    for index, item in enumerate(found, start=1):
+        with transaction.atomic():
+            entity, created = Entity.objects.get_or_create(
+                paper=paper, entity_type=item.entity_type, name=item.name[:200],
+                defaults={"confidence": round(item.confidence, 4), "mentions": item.mentions},
+            )
+            if created:
+                paper_event_append(
+                    paper=paper,
+                    event=EntityEvent(
+                        paper_id=paper.pk, entity_id=str(entity.pk), entity_type=entity.entity_type,
+                        entity_name=entity.name, confidence=entity.confidence,
+                    ),
+                )
+        stored[(item.entity_type, item.name)] = entity
+        on_each(index / len(found))
+    return stored
+
+
+def _relationships_record(
+    *, paper: Paper, found: list, entities: dict[tuple[str, str], Entity], on_each: Callable[[float], None]
+) -> None:
+    """Store found relationships between stored entities, one relationship_extracted event each."""
+    for index, item in enumerate(found, start=1):
+        source, target = entities.get(tuple(item.source)), entities.get(tuple(item.target))
+        if source is None or target is None or source == target:
+            continue
+        with transaction.atomic():
+            link, created = Relationship.objects.get_or_create(
+                paper=paper, relationship_type=item.relationship_type, source=source, target=target,
+                defaults={"confidence": round(item.confidence, 4), "evidence": item.evidence},
+            )
+            if created:
+                paper_event_append(
+                    paper=paper,
+                    event=RelationshipEvent(
+                        paper_id=paper.pk, relationship_id=str(link.pk), relationship_type=link.relationship_type,
+                        source_id=str(source.pk), target_id=str(target.pk), confidence=link.confidence,
+                    ),
+                )
+        on_each(index / len(found))
+
+
+class ProgressReporter:
+    """Turns step fractions into progress_updated events: always at step boundaries, throttled in between."""
+
+    def __init__(self, *, paper: Paper, clock: Callable[[], float] = time.monotonic):
+        self.paper = paper
+        self.clock = clock
+        self.last_sent = float("-inf")
+        self.last_key: tuple[str, float] | None = None
+        self.prior = selectors.expected_processing_duration()
+
+    def report(self, step: PipelineStep, step_progress: float) -> None:
+        """Record and broadcast progress; raise PaperNotActive if the paper was cancelled meanwhile."""
+        step_progress = min(max(step_progress, 0.0), 1.0)
+        boundary = step_progress in (0.0, 1.0)
+        if (step, step_progress) == self.last_key:
+            return
+        if not boundary and self.clock() - self.last_sent < settings.PROGRESS_MIN_INTERVAL:
+            return
+        start, end = STEP_SPANS[step]
+        overall = round(start + (end - start) * step_progress, 4)
+        eta = self.estimate_completion(overall)
+        with transaction.atomic():
+            updated = Paper.objects.filter(pk=self.paper.pk, status=PaperStatus.PROCESSING).update(
+                progress=overall, current_step=step, step_progress=round(step_progress, 4),
+                estimated_completion=eta, updated_at=utc_now(),
+            )
+            if not updated:
+                raise PaperNotActive(self.paper.pk)
+            paper_event_append(
+                paper=self.paper,
+                event=ProgressEvent(
+                    paper_id=self.paper.pk, progress=overall, step=str(step),
+                    step_progress=round(step_progress, 4), estimated_completion=eta,
+                ),
+            )
+        self.last_sent, self.last_key = self.clock(), (step, step_progress)
+
+    def estimate_completion(self, overall: float) -> datetime:
+        """Extrapolate from elapsed time once progress says enough; before that use recent papers' mean."""
+        now = utc_now()
+        elapsed = now - (self.paper.started_at or now)
+        if overall >= 0.05:
+            remaining = elapsed * ((1 - overall) / overall)
+        else:
+            remaining = max(self.prior - elapsed, timedelta(seconds=1))
+        return now + remaining

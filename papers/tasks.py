@@ -1,0 +1,11 @@
+"""Celery tasks of the papers app: each takes an id and delegates to a service."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="papers.tasks.process_paper", bind=True, acks_late=True, reject_on_worker_lost=True)
+def process_paper(self, paper_id: str) -> None:
+    """Run the pipeline for one paper; every failure inside is reported as an ERROR event by the service."""
+    services.paper_process(paper_id=paper_id, task_id=self.request.id)

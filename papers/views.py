@@ -1,0 +1,44 @@
+"""Server-rendered pages: paper list with upload, and a paper's progress page."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import selectors, services
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def paper_list(request: HttpRequest) -> HttpResponse:
+    """List the user's papers; POST uploads one or more files."""
+    if request.method == "POST":
+        files = request.FILES.getlist("file")
+        if not files:
+            messages.error(request, "Choose at least one PDF or text file.")
+        for upload in files:
+            try:
+                services.paper_create(owner=request.user, file=upload, title=request.POST.get("title", "") if len(files) == 1 else "")
+                messages.success(request, f"{upload.name} uploaded and queued.")
+            except ValidationError as exc:
+                messages.error(request, f"{upload.name}: {exc.messages[0]}")
+        return redirect("paper-list")
+    papers = selectors.paper_list_visible(user=request.user)[:200]
+    return render(request, "papers/paper_list.html", {"papers": papers})
+
+
+@login_required
+def paper_detail(request: HttpRequest, paper_id) -> HttpResponse:
+    """A paper's progress page: state, entities, relationships and event timeline."""
+    paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
+    if paper is None:
+        raise Http404("No such paper.")
+    context = {
+        "paper": paper,
+        "snapshot": selectors.paper_snapshot(paper=paper),
+        "entities": selectors.entity_list(paper=paper),
+        "relationships": selectors.relationship_list(paper=paper),
+    }
+    return render(request, "papers/paper_detail.html", context)

@@ -1,0 +1,9 @@
+"""App config of realtime."""
+
+from django.apps import AppConfig
+
+
+class RealtimeConfig(AppConfig):
+    """Events, broadcasting and the WebSocket endpoint."""
+
+    name = "realtime"

@@ -1,0 +1,153 @@
+"""Connection management: client tracking, authentication, subscriptions, and who receives what."""
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from papers import selectors
+
+from .broadcast import STAFF_PAPERS_GROUP, SYSTEM_GROUP, paper_group, user_group
+
+TOPIC_PAPERS = "papers"
+TOPIC_SYSTEM = "system"
+TOPICS = (TOPIC_PAPERS, TOPIC_SYSTEM)
+ALL_TYPES = None  # a subscription without an event_types filter
+
+
+class ProtocolError(Exception):
+    """A client message the server answers with an error reply."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- authentication ---
+
+
+def _authenticate_token_sync(token: str):
+    """Validate a SimpleJWT access token and return its active user."""
+    auth = JWTAuthentication()
+    try:
+        validated = auth.get_validated_token(token)
+        user = auth.get_user(validated)
+    except (InvalidToken, TokenError, AuthenticationFailed) as exc:
+        raise ProtocolError("authentication_failed", _auth_failure_message(exc)) from exc
+    if not user.is_active:
+        raise ProtocolError("authentication_failed", "The account is inactive.")
+    return user, validated.get("exp")
+
+
+def _auth_failure_message(exc: Exception) -> str:
+    """A short reason for a rejected token, without the library's nested detail structure."""
+    detail = getattr(exc, "detail", None)
+    if isinstance(detail, dict) and detail.get("messages"):
+        return str(detail["messages"][0].get("message", detail.get("detail")))
+    if isinstance(detail, dict):
+        return str(detail.get("detail", exc))
+    return str(detail or exc)
+
+
+authenticate_token = database_sync_to_async(_authenticate_token_sync)
+
+
+@database_sync_to_async
+def visible_paper_snapshot(user, paper_id: str) -> dict[str, Any] | None:
+    """Snapshot of a paper the user may see; None when it is missing or not theirs (indistinguishable)."""
+    paper = selectors.paper_get_visible(user=user, paper_id=paper_id)
+    return selectors.paper_snapshot(paper=paper) if paper else None
+
+
+# --- subscriptions ---
+
+
+@dataclass
+class Subscriptions:
+    """What one connection asked for: papers (each with an optional event-type filter) and topics."""
+
+    papers: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    topics: dict[str, frozenset[str] | None] = field(default_factory=dict)
+
+    def wants_paper_event(self, paper_id: str, event_type: str) -> bool:
+        """Whether any subscription of this connection covers this paper event."""
+        for filters in (self.papers.get(paper_id, False), self.topics.get(TOPIC_PAPERS, False)):
+            if filters is ALL_TYPES or (filters is not False and event_type in filters):
+                return True
+        return False
+
+    def wants_system(self) -> bool:
+        """Whether the connection subscribed to topic "system"."""
+        return TOPIC_SYSTEM in self.topics
+
+    def count(self) -> int:
+        """Number of active subscriptions."""
+        return len(self.papers) + len(self.topics)
+
+
+def topic_group(topic: str, user) -> str:
+    """The layer group carrying a topic for this user: staff see every paper, others their own."""
+    if topic == TOPIC_SYSTEM:
+        return SYSTEM_GROUP
+    return STAFF_PAPERS_GROUP if user.is_staff else user_group(user.pk)
+
+
+def subscription_group(*, paper_id: str | None = None, topic: str | None = None, user=None) -> str:
+    """The layer group a subscription listens on."""
+    return paper_group(paper_id) if paper_id else topic_group(topic, user)
+
+
+class RecentlySent:
+    """Bounded memory of (paper, seq) already sent, since one event can reach a client through two groups."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+
+    def first_time(self, paper_id: str, seq: int | None) -> bool:
+        """Record the event; False if it was sent before."""
+        if seq is None:
+            return True
+        key = (paper_id, seq)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return True
+
+
+# --- client tracking ---
+
+
+class ClientRegistry:
+    """Connections open in this process, by user: for counts, limits and closing a user's sockets."""
+
+    def __init__(self):
+        self._by_user: dict[Any, set[str]] = {}
+
+    def add(self, user_id: Any, channel_name: str) -> None:
+        """Track a connection as belonging to a user (None while anonymous)."""
+        self._by_user.setdefault(user_id, set()).add(channel_name)
+
+    def remove(self, user_id: Any, channel_name: str) -> None:
+        """Stop tracking a connection."""
+        channels = self._by_user.get(user_id)
+        if channels is not None:
+            channels.discard(channel_name)
+            if not channels:
+                del self._by_user[user_id]
+
+    def count(self, user_id: Any = ...) -> int:
+        """Connections of one user, or of everyone when no user is given."""
+        if user_id is ...:
+            return sum(len(channels) for channels in self._by_user.values())
+        return len(self._by_user.get(user_id, ()))
+
+
+clients = ClientRegistry()

@@ -1,0 +1,220 @@
+"""The /ws/papers consumer: parses, validates, authorizes and delegates; no business logic here."""
+
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .connection import (
+    TOPIC_PAPERS,
+    TOPICS,
+    ProtocolError,
+    RecentlySent,
+    Subscriptions,
+    authenticate_token,
+    clients,
+    subscription_group,
+    visible_paper_snapshot,
+)
+from .events import PAPER_EVENT_TYPES, format_timestamp, utc_now
+
+logger = logging.getLogger(__name__)
+
+CLOSE_AUTHENTICATION_FAILED = 4001
+
+
+class PaperConsumer(AsyncJsonWebsocketConsumer):
+    """One client connection to the paper event stream."""
+
+    async def connect(self) -> None:
+        """Accept, taking the Django session's user when the browser has one."""
+        user = self.scope.get("user")
+        self.user = user if user is not None and user.is_authenticated else None
+        self.subscriptions = Subscriptions()
+        self.recently_sent = RecentlySent()
+        await self.accept()
+        clients.add(self._user_id, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        """Leave every group this connection joined."""
+        clients.remove(self._user_id, self.channel_name)
+        await self._leave_all()
+
+    @property
+    def _user_id(self) -> Any:
+        return self.user.pk if self.user else None
+
+    # --- inbound ---
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        """Decode a frame as a JSON object, answering anything else with an error and staying open."""
+        if text_data is None:
+            await self._send_error("invalid_message", "Binary frames are not supported; send JSON text.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._send_error("invalid_json", "The message is not valid JSON.")
+            return
+        if not isinstance(content, dict):
+            await self._send_error("invalid_message", "A message must be a JSON object.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
+        """Dispatch a client message by its type."""
+        request_id = content.get("id")
+        if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
+            await self._send_error("invalid_message", '"id" must be a string or an integer.')
+            return
+        handler = self.handlers.get(content.get("type")) if isinstance(content.get("type"), str) else None
+        try:
+            if handler is None:
+                raise ProtocolError("unknown_type", f'Unknown message type; expected one of: {", ".join(self.handlers)}.')
+            await handler(self, content, request_id)
+        except ProtocolError as exc:
+            await self._send_error(exc.code, exc.message, request_id)
+            if exc.code == "authentication_failed":
+                await self.close(code=CLOSE_AUTHENTICATION_FAILED)
+
+    async def on_authenticate(self, content: dict[str, Any], request_id: Any) -> None:
+        """Authenticate with a SimpleJWT access token; a different user starts with no subscriptions."""
+        token = content.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError("invalid_message", '"token" must be a non-empty string.')
+        user, expires = await authenticate_token(token)
+        if self.user is not None and self.user.pk != user.pk:
+            await self._leave_all()
+        clients.remove(self._user_id, self.channel_name)
+        self.user = user
+        clients.add(self._user_id, self.channel_name)
+        reply = {"type": "authenticated", "user": {"id": user.pk, "username": user.get_username()}}
+        if expires:
+            reply["expires_at"] = format_timestamp(_from_epoch(expires))
+        await self._reply(reply, request_id)
+
+    async def on_subscribe(self, content: dict[str, Any], request_id: Any) -> None:
+        """Subscribe to one paper (with a snapshot) or to a topic."""
+        self._require_user()
+        target = _parse_target(content)
+        event_types = _parse_event_types(content)
+        if "paper_id" in target:
+            snapshot = await visible_paper_snapshot(self.user, target["paper_id"])
+            if snapshot is None:
+                raise ProtocolError("not_found", "No such paper.")
+            self.subscriptions.papers[target["paper_id"]] = event_types
+            await self.channel_layer.group_add(subscription_group(**target), self.channel_name)
+            reply = {"type": "subscribed", **target, "event_types": _listed(event_types), "snapshot": snapshot}
+        else:
+            self.subscriptions.topics[target["topic"]] = event_types
+            await self.channel_layer.group_add(subscription_group(**target, user=self.user), self.channel_name)
+            reply = {"type": "subscribed", **target, "event_types": _listed(event_types)}
+        await self._reply(reply, request_id)
+
+    async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
+        """Drop one subscription; unknown ones are an error so clients notice their own mistakes."""
+        self._require_user()
+        target = _parse_target(content)
+        registry = self.subscriptions.papers if "paper_id" in target else self.subscriptions.topics
+        key = target.get("paper_id") or target["topic"]
+        if key not in registry:
+            raise ProtocolError("not_subscribed", "There is no such subscription on this connection.")
+        del registry[key]
+        await self.channel_layer.group_discard(subscription_group(**target, user=self.user), self.channel_name)
+        await self._reply({"type": "unsubscribed", **target}, request_id)
+
+    async def on_ping(self, content: dict[str, Any], request_id: Any) -> None:
+        """Answer an application-level ping."""
+        await self._reply({"type": "pong", "timestamp": format_timestamp(utc_now())}, request_id)
+
+    handlers = {
+        "authenticate": on_authenticate,
+        "subscribe": on_subscribe,
+        "unsubscribe": on_unsubscribe,
+        "ping": on_ping,
+    }
+
+    # --- outbound: layer messages (type "paper.event" → paper_event) ---
+
+    async def paper_event(self, message: dict[str, Any]) -> None:
+        """Forward a paper event, already encoded, if a subscription wants it and it was not sent yet."""
+        paper_id = message["paper_id"]
+        if not self.subscriptions.wants_paper_event(paper_id, message["event_type"]):
+            return
+        if self.recently_sent.first_time(paper_id, message.get("seq")):
+            await self.send(text_data=message["text"])
+
+    async def system_event(self, message: dict[str, Any]) -> None:
+        """Forward a system_status event to topic "system" subscribers."""
+        if self.subscriptions.wants_system():
+            await self.send(text_data=message["text"])
+
+    # --- helpers ---
+
+    def _require_user(self) -> None:
+        if self.user is None:
+            raise ProtocolError("not_authenticated", 'Authenticate first: {"type": "authenticate", "token": ...}.')
+
+    async def _leave_all(self) -> None:
+        """Discard every group membership and subscription."""
+        for paper_id in list(self.subscriptions.papers):
+            await self.channel_layer.group_discard(subscription_group(paper_id=paper_id), self.channel_name)
+        for topic in list(self.subscriptions.topics):
+            await self.channel_layer.group_discard(subscription_group(topic=topic, user=self.user), self.channel_name)
+        self.subscriptions = Subscriptions()
+
+    async def _reply(self, reply: dict[str, Any], request_id: Any) -> None:
+        if request_id is not None:
+            reply["id"] = request_id
+        await self.send_json(reply)
+
+    async def _send_error(self, code: str, message: str, request_id: Any = None) -> None:
+        await self._reply({"type": "error", "code": code, "message": message}, request_id)
+
+
+def _parse_target(content: dict[str, Any]) -> dict[str, str]:
+    """Exactly one of paper_id (a UUID) or topic ("papers" or "system")."""
+    paper_id, topic = content.get("paper_id"), content.get("topic")
+    if (paper_id is None) == (topic is None):
+        raise ProtocolError("invalid_message", 'Give exactly one of "paper_id" or "topic".')
+    if topic is not None:
+        if topic not in TOPICS:
+            raise ProtocolError("invalid_message", f'"topic" must be one of: {", ".join(TOPICS)}.')
+        return {"topic": topic}
+    bad = ProtocolError("invalid_message", '"paper_id" must be a UUID string.')
+    if not isinstance(paper_id, str):
+        raise bad
+    try:
+        return {"paper_id": str(uuid.UUID(paper_id))}
+    except ValueError:
+        raise bad from None
+
+
+def _parse_event_types(content: dict[str, Any]) -> frozenset[str] | None:
+    """The optional event_types filter: a non-empty list of paper event types."""
+    if content.get("topic") == "system":
+        if "event_types" in content:
+            raise ProtocolError("invalid_message", 'Topic "system" carries only system_status; omit "event_types".')
+        return None
+    types = content.get("event_types")
+    if types is None:
+        return None
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        raise ProtocolError("invalid_message", '"event_types" must be a non-empty list of strings.')
+    unknown = sorted(set(types) - set(PAPER_EVENT_TYPES))
+    if unknown:
+        raise ProtocolError(
+            "invalid_message", f'Unknown event types {unknown}; known: {", ".join(PAPER_EVENT_TYPES)}.'
+        )
+    return frozenset(types)
+
+
+def _listed(event_types: frozenset[str] | None) -> list[str] | None:
+    return sorted(event_types) if event_types is not None else None
+
+
+def _from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
