@@ -62,6 +62,10 @@ class PaperAdmin(admin.ModelAdmin):
         ("Error", {"fields": ["error_code", "error_message"]}),
     ]
 
+    def get_inlines(self, request, obj):
+        """Extracted data exists only once a paper has been stored."""
+        return self.inlines if obj is not None else []
+
     @admin.display(description="progress", ordering="progress")
     def progress_percent(self, paper: Paper) -> str:
         return f"{paper.progress:.0%}"

@@ -109,12 +109,18 @@ class RecentlySent:
         self.size = size
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
 
+        self._floors: dict[str, int] = {}
+
+    def raise_floor(self, paper_id: str, seq: int) -> None:
+        """Treat every event up to seq as sent: a snapshot the client just received covers them."""
+        self._floors[paper_id] = max(seq, self._floors.get(paper_id, 0))
+
     def first_time(self, paper_id: str, seq: int | None) -> bool:
-        """Record the event; False if it was sent before."""
+        """Record the event; False if it was sent before or lies under the paper's floor."""
         if seq is None:
             return True
         key = (paper_id, seq)
-        if key in self._seen:
+        if key in self._seen or seq <= self._floors.get(paper_id, 0):
             return False
         self._seen[key] = None
         if len(self._seen) > self.size:

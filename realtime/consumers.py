@@ -102,11 +102,17 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         target = _parse_target(content)
         event_types = _parse_event_types(content)
         if "paper_id" in target:
+            # Join before reading the snapshot, so no event falls between the two; the floor drops
+            # events the snapshot already covers (they queue behind this handler, never before the reply).
+            group = subscription_group(**target)
+            await self.channel_layer.group_add(group, self.channel_name)
             snapshot = await visible_paper_snapshot(self.user, target["paper_id"])
             if snapshot is None:
+                if target["paper_id"] not in self.subscriptions.papers:
+                    await self.channel_layer.group_discard(group, self.channel_name)
                 raise ProtocolError("not_found", "No such paper.")
             self.subscriptions.papers[target["paper_id"]] = event_types
-            await self.channel_layer.group_add(subscription_group(**target), self.channel_name)
+            self.recently_sent.raise_floor(target["paper_id"], snapshot["seq"])
             reply = {"type": "subscribed", **target, "event_types": _listed(event_types), "snapshot": snapshot}
         else:
             self.subscriptions.topics[target["topic"]] = event_types

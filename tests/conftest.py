@@ -89,3 +89,8 @@ def communicator(headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketC
     from paperpipeline.asgi import application
 
     return WebsocketCommunicator(application, "/ws/papers", headers=headers or [(b"origin", b"http://localhost")])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run end-to-end tests last, so their live processes never overlap the faster levels."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -1,0 +1,104 @@
+"""End-to-end fixtures: real Daphne, real Celery workers and beat, on the session's real Redis and test database."""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from paperpipeline.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+
+
+def _database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for subprocesses, pointing at the test database pytest-django created."""
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    auth = settings_dict["USER"] + (f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else "")
+    return f"postgres://{auth}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+
+
+@dataclass
+class LiveSystem:
+    """Handles on the running processes and where to reach them."""
+
+    base_url: str
+    ws_url: str
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def log_tails(self, lines: int = 40) -> str:
+        """The end of every process's log, for assertion messages."""
+        out = []
+        for name, path in self.logs.items():
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {name} ({path}) ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        """Start one process with its output in a log file."""
+        self.logs[name] = ARTIFACTS / f"{name}.log"
+        handle = self.logs[name].open("w")
+        self.processes[name] = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def stop(self) -> None:
+        """SIGTERM everything and wait."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_http(system: LiveSystem, timeout: float = 30) -> None:
+    """Poll until Daphne answers HTTP (a port opening has no event to await)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if system.processes["daphne"].poll() is not None:
+            break
+        try:
+            requests.get(f"{system.base_url}/api/", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError("Daphne did not start:\n" + system.log_tails())
+
+
+@pytest.fixture(scope="package")
+def live_system(django_db_setup, django_db_blocker):
+    """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them."""
+    from django.db import connection
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "SYSTEM_STATUS_INTERVAL": "1",
+        "PROGRESS_MIN_INTERVAL": "0.05",
+        "PYTHONUNBUFFERED": "1",
+    }
+    system = LiveSystem(base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws/papers")
+    python = sys.executable
+    celery = [python, "-m", "celery", "-A", "paperpipeline"]
+    try:
+        system.start("daphne", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "paperpipeline.asgi:application"], env)
+        system.start("worker", [*celery, "worker", "-Q", "papers", "-n", f"papers-{port}@%h", "-c", "2", "-l", "INFO"], env)
+        system.start("system-worker", [*celery, "worker", "-Q", "system", "-n", f"system-{port}@%h", "-P", "solo", "-l", "INFO"], env)
+        system.start("beat", [*celery, "beat", "-l", "INFO", "-s", str(ARTIFACTS / "celerybeat-schedule")], env)
+        _wait_http(system)
+        yield system
+    finally:
+        system.stop()
