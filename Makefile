@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` serves the system, `make test` tests it.
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed

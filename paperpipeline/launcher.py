@@ -9,19 +9,16 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _process_specs(port: str) -> dict[str, list[str]]:
-    """The long-running processes of the system, by name."""
+def process_commands(*, port: str, host: str = "127.0.0.1", concurrency: str = "2") -> dict[str, list[str]]:
+    """The long-running processes of the system, by name (end-to-end tests start the same ones)."""
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "paperpipeline"]
     return {
-        "daphne": [python, "-m", "daphne", "-b", os.environ.get("HOST", "127.0.0.1"), "-p", port,
-                   "paperpipeline.asgi:application"],
-        "worker": [*celery, "worker", "-Q", "papers", "-n", "papers@%h", "--concurrency",
-                   os.environ.get("CELERY_CONCURRENCY", "2"), "--loglevel", "INFO"],
+        "daphne": [python, "-m", "daphne", "-b", host, "-p", port, "paperpipeline.asgi:application"],
+        "worker": [*celery, "worker", "-Q", "papers", "-n", f"papers-{port}@%h", "-c", concurrency, "-l", "INFO"],
         # System tasks get their own worker so a busy pipeline never delays system_status.
-        "system-worker": [*celery, "worker", "-Q", "system", "-n", "system@%h", "--pool", "solo", "--loglevel", "WARNING"],
-        "beat": [*celery, "beat", "--loglevel", "WARNING",
-                 "--schedule", str(Path(os.environ["PAPERPIPELINE_VAR_DIR"]) / "celerybeat-schedule")],
+        "system-worker": [*celery, "worker", "-Q", "system", "-n", f"system-{port}@%h", "-P", "solo", "-l", "WARNING"],
+        "beat": [*celery, "beat", "-l", "WARNING"],  # schedule file: CELERY_BEAT_SCHEDULE_FILENAME
     }
 
 
@@ -30,12 +27,10 @@ def main() -> int:
     var_dir = Path(os.environ.setdefault("PAPERPIPELINE_VAR_DIR", str(BASE_DIR / "var")))
     var_dir.mkdir(parents=True, exist_ok=True)
     port = os.environ.get("PORT", "8000")
+    host = os.environ.get("HOST", "127.0.0.1")
     children: list[tuple[str, subprocess.Popen]] = []
-    stopping = False
 
     def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
@@ -47,17 +42,18 @@ def main() -> int:
             children.append(("redis", redis_process))
             print(f"Started embedded redis-server at {os.environ['REDIS_URL']}", flush=True)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, check=True)
-        for name, command in _process_specs(port).items():
+        commands = process_commands(port=port, host=host, concurrency=os.environ.get("CELERY_CONCURRENCY", "2"))
+        for name, command in commands.items():
             # A session of their own: Ctrl-C reaches only this launcher, which stops them in order.
             children.append((name, subprocess.Popen(command, cwd=BASE_DIR, start_new_session=True)))
         print(
-            f"\nPaper pipeline is running at http://127.0.0.1:{port}/ (WebSocket ws://127.0.0.1:{port}/ws/papers)\n"
+            f"\nPaper pipeline is running at http://{host}:{port}/ (WebSocket ws://{host}:{port}/ws/papers)\n"
             "Create a user:  .venv/bin/python manage.py createsuperuser\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
         _wait_for_first_exit(children)
-        return 0 if stopping else 1
+        return 1
     except KeyboardInterrupt:
         return 0
     finally:

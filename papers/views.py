@@ -18,9 +18,10 @@ def paper_list(request: HttpRequest) -> HttpResponse:
         files = request.FILES.getlist("file")
         if not files:
             messages.error(request, "Choose at least one PDF or text file.")
+        title = request.POST.get("title", "") if len(files) == 1 else ""  # one title cannot name several files
         for upload in files:
             try:
-                services.paper_create(owner=request.user, file=upload, title=request.POST.get("title", "") if len(files) == 1 else "")
+                services.paper_create(owner=request.user, file=upload, title=title)
                 messages.success(request, f"{upload.name} uploaded and queued.")
             except ValidationError as exc:
                 messages.error(request, f"{upload.name}: {exc.messages[0]}")

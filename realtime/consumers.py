@@ -3,13 +3,12 @@
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .connection import (
-    TOPIC_PAPERS,
     TOPICS,
     ProtocolError,
     RecentlySent,
@@ -73,7 +72,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         handler = self.handlers.get(content.get("type")) if isinstance(content.get("type"), str) else None
         try:
             if handler is None:
-                raise ProtocolError("unknown_type", f'Unknown message type; expected one of: {", ".join(self.handlers)}.')
+                expected = ", ".join(self.handlers)
+                raise ProtocolError("unknown_type", f"Unknown message type; expected one of: {expected}.")
             await handler(self, content, request_id)
         except ProtocolError as exc:
             await self._send_error(exc.code, exc.message, request_id)
@@ -223,4 +223,4 @@ def _listed(event_types: frozenset[str] | None) -> list[str] | None:
 
 
 def _from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)

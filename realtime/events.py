@@ -3,7 +3,7 @@
 import json
 import uuid
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 STATUS_CHANGED = "status_changed"
@@ -19,14 +19,14 @@ EVENT_TYPES = (*PAPER_EVENT_TYPES, SYSTEM_STATUS)
 
 def utc_now() -> datetime:
     """Return the current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_timestamp(value: datetime) -> str:
     """Format a datetime as RFC 3339 UTC ending in Z, the only timestamp form on the wire."""
     if value.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def encode(payload: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""JSON schemas of the six event types, written from the specification's examples; every emitter is checked against them."""
+"""JSON schemas of the six event types, written from the specification's examples; emitters are checked against them."""
 
 import jsonschema
 
@@ -18,7 +18,9 @@ def _event(event_type: str, properties: dict, *, paper: bool = True) -> dict:
 
 
 SPEC_SCHEMAS = {
-    "status_changed": _event("status_changed", {"old_status": STATUS, "new_status": STATUS, "message": {"type": "string"}}),
+    "status_changed": _event(
+        "status_changed", {"old_status": STATUS, "new_status": STATUS, "message": {"type": "string"}}
+    ),
     "progress_updated": _event(
         "progress_updated",
         {"progress": UNIT, "step": STEP, "step_progress": UNIT, "estimated_completion": TIMESTAMP},

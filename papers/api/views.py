@@ -49,6 +49,10 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             raise _as_api_error(exc, "file") from exc
         return Response(PaperSerializer(paper).data, status=status.HTTP_201_CREATED)
 
+    def perform_destroy(self, instance: Paper) -> None:
+        """Delete through the service, which also removes the stored file."""
+        services.paper_delete(paper=instance)
+
     @action(detail=True, methods=["get"])
     def entities(self, request: Request, pk=None) -> Response:
         """Entities extracted from the paper."""

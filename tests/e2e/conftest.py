@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from paperpipeline.launcher import process_commands
 from paperpipeline.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,13 +91,9 @@ def live_system(django_db_setup, django_db_blocker):
         "PYTHONUNBUFFERED": "1",
     }
     system = LiveSystem(base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws/papers")
-    python = sys.executable
-    celery = [python, "-m", "celery", "-A", "paperpipeline"]
     try:
-        system.start("daphne", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "paperpipeline.asgi:application"], env)
-        system.start("worker", [*celery, "worker", "-Q", "papers", "-n", f"papers-{port}@%h", "-c", "2", "-l", "INFO"], env)
-        system.start("system-worker", [*celery, "worker", "-Q", "system", "-n", f"system-{port}@%h", "-P", "solo", "-l", "INFO"], env)
-        system.start("beat", [*celery, "beat", "-l", "INFO", "-s", str(ARTIFACTS / "celerybeat-schedule")], env)
+        for name, command in process_commands(port=str(port)).items():
+            system.start(name, command, env)
         _wait_http(system)
         yield system
     finally:

@@ -1,4 +1,4 @@
-"""End to end: upload through the API of a real Daphne, a real Celery worker processes, a real WebSocket client watches."""
+"""End to end: upload to a real Daphne, a real Celery worker processes, a real WebSocket client watches."""
 
 import asyncio
 import json

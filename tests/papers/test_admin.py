@@ -22,7 +22,8 @@ def admin_client_(admin_user):
     return client
 
 
-def add_paper(client, owner, content=SAMPLE_TEXT.encode(), name="nova.txt"):
+def add_paper(client, owner, content: bytes | None = None, name="nova.txt"):
+    content = SAMPLE_TEXT.encode() if content is None else content
     return client.post(
         "/admin/papers/paper/add/",
         {"title": "From admin", "owner": owner.pk, "file": SimpleUploadedFile(name, content)},

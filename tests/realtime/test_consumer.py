@@ -246,5 +246,5 @@ async def test_sync_publisher_reaches_async_subscribers_through_redis(user):
     await send(ws, {"type": "subscribe", "topic": "system"})
     event = SystemStatusEvent(queue_size=9, active_workers=0, processing_rate=0.0, system_load=0.0)
     await asyncio.get_running_loop().run_in_executor(None, broadcast_event, event)
-    assert json.loads((await ws.receive_from(timeout=TIMEOUT)))["queue_size"] == 9
+    assert json.loads(await ws.receive_from(timeout=TIMEOUT))["queue_size"] == 9
     await ws.disconnect()

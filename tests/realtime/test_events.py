@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import jsonschema
 import pytest
@@ -11,7 +11,7 @@ from realtime import events
 from tests.schemas import SPEC_SCHEMAS
 
 PAPER = "123e4567-e89b-12d3-a456-426614174000"
-WHEN = datetime(2025, 3, 1, 10, 35, tzinfo=timezone.utc)
+WHEN = datetime(2025, 3, 1, 10, 35, tzinfo=UTC)
 
 # The specification's own JSON examples, verbatim.
 SPEC_EXAMPLES = {
