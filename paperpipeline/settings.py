@@ -125,7 +125,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "papers"
-CELERY_TASK_ROUTES = {"realtime.tasks.*": {"queue": "system"}}
+CELERY_TASK_ROUTES = {
+    "realtime.tasks.*": {"queue": "system"},
+    "papers.tasks.event_log_prune": {"queue": "system"},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -138,6 +141,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SYSTEM_STATUS_INTERVAL,
         "options": {"expires": SYSTEM_STATUS_INTERVAL},
     },
+    "event-log-prune": {"task": "papers.tasks.event_log_prune", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -167,6 +171,10 @@ PAPER_RELATIONSHIP_EXTRACTOR = os.environ.get(
 )
 # Window over which SYSTEM_STATUS.processing_rate counts completed papers.
 PROCESSING_RATE_WINDOW = timedelta(minutes=int(os.environ.get("PROCESSING_RATE_WINDOW_MINUTES", "5")))
+# A resuming subscriber gets at most this many missed events over the WebSocket; beyond it, the API pages them.
+REALTIME_REPLAY_LIMIT = int(os.environ.get("REALTIME_REPLAY_LIMIT", "10000"))
+# A paper's event log is kept for its whole life and this long after it reaches a final status.
+EVENT_RETENTION = timedelta(days=float(os.environ.get("EVENT_RETENTION_DAYS", "7")))
 # step_progress events during a long step are sent at most this often per paper.
 PROGRESS_MIN_INTERVAL = float(os.environ.get("PROGRESS_MIN_INTERVAL", "0.25"))
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Min, QuerySet
 
 from realtime.events import format_timestamp, utc_now
 
@@ -31,6 +31,11 @@ def paper_last_seq(*, paper_id: Any) -> int:
     return PaperEvent.objects.filter(paper_id=paper_id).aggregate(m=Max("seq"))["m"] or 0
 
 
+def paper_first_seq(*, paper_id: Any) -> int | None:
+    """The seq of the paper's oldest retained event; None when its log is empty (new or pruned)."""
+    return PaperEvent.objects.filter(paper_id=paper_id).aggregate(m=Min("seq"))["m"]
+
+
 def paper_snapshot(*, paper: Paper) -> dict[str, Any]:
     """The state a late joiner needs to render the paper at once, with the seq it is current to."""
     return {
@@ -51,6 +56,26 @@ def paper_events_since(*, paper_id: Any, since: int = 0, limit: int | None = Non
     """Logged events of a paper after seq `since`, oldest first."""
     events = PaperEvent.objects.filter(paper_id=paper_id, seq__gt=since).order_by("seq")
     return events[:limit] if limit else events
+
+
+def paper_recovery(*, paper_id: Any, since: int, up_to: int, limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Logged payloads in (since, up_to] for a resuming client, and whether they close its gap completely."""
+    recovery: dict[str, Any] = {"since": since, "complete": True, "replayed": 0}
+    if since > up_to:
+        return [], {**recovery, "complete": False, "reason": "unknown_seq"}
+    if since == up_to:
+        return [], recovery
+    first = paper_first_seq(paper_id=paper_id)
+    if first is None or first > since + 1:
+        return [], {**recovery, "complete": False, "reason": "pruned", "first_available_seq": first}
+    if up_to - since > limit:
+        return [], {**recovery, "complete": False, "reason": "too_many"}
+    payloads = list(
+        PaperEvent.objects.filter(paper_id=paper_id, seq__gt=since, seq__lte=up_to)
+        .order_by("seq")
+        .values_list("payload", flat=True)
+    )
+    return payloads, {**recovery, "replayed": len(payloads)}
 
 
 def entity_list(*, paper: Paper) -> QuerySet[Entity]:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 from django.utils.module_loading import import_string
 
 from realtime.broadcast import broadcast_event
@@ -19,7 +19,7 @@ from realtime.events import EntityEvent, ErrorEvent, ProgressEvent, Relationship
 from realtime.events import PaperEvent as WireEvent
 
 from . import selectors
-from .models import ACTIVE_STATUSES, Entity, Paper, PaperEvent, PaperStatus, PipelineStep, Relationship
+from .models import ACTIVE_STATUSES, FINAL_STATUSES, Entity, Paper, PaperEvent, PaperStatus, PipelineStep, Relationship
 from .pipeline.text import TextExtractionError, extract_text
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,16 @@ def paper_event_append(*, paper: Paper, event: WireEvent) -> PaperEvent:
         )
         transaction.on_commit(lambda: broadcast_event(payload, owner_id=owner_id), robust=True)
     return logged
+
+
+def paper_events_prune(*, now: datetime | None = None) -> int:
+    """Prune the logs of papers final for longer than EVENT_RETENTION; return the number of events deleted."""
+    cutoff = (now or utc_now()) - settings.EVENT_RETENTION
+    finished = Paper.objects.filter(status__in=FINAL_STATUSES, updated_at__lt=cutoff)
+    # Each paper keeps its newest event: seq allocation continues from it, so seqs never restart.
+    newest = PaperEvent.objects.filter(paper=OuterRef("paper")).order_by("-seq").values("seq")[:1]
+    deleted, _ = PaperEvent.objects.filter(paper__in=finished).exclude(seq=Subquery(newest)).delete()
+    return deleted
 
 
 # --- upload and lifecycle ---

@@ -9,3 +9,9 @@ from . import services
 def process_paper(self, paper_id: str) -> None:
     """Run the pipeline for one paper; every failure inside is reported as an ERROR event by the service."""
     services.paper_process(paper_id=paper_id, task_id=self.request.id)
+
+
+@shared_task(name="papers.tasks.event_log_prune", ignore_result=True)
+def event_log_prune() -> int:
+    """Apply the event-log retention (beat runs it hourly on the system queue)."""
+    return services.paper_events_prune()

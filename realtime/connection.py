@@ -57,11 +57,28 @@ def _auth_failure_message(exc: Exception) -> str:
 authenticate_token = database_sync_to_async(_authenticate_token_sync)
 
 
+@dataclass(frozen=True)
+class PaperState:
+    """What a subscribe reply carries about a paper, plus the events to replay after it."""
+
+    snapshot: dict[str, Any]
+    missed: list[dict[str, Any]] = field(default_factory=list)
+    recovery: dict[str, Any] | None = None
+
+
 @database_sync_to_async
-def visible_paper_snapshot(user, paper_id: str) -> dict[str, Any] | None:
-    """Snapshot of a paper the user may see; None when it is missing or not theirs (indistinguishable)."""
+def visible_paper_state(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
+    """Snapshot, and with `since` the missed events, of a paper the user may see; None if missing or not theirs."""
     paper = selectors.paper_get_visible(user=user, paper_id=paper_id)
-    return selectors.paper_snapshot(paper=paper) if paper else None
+    if paper is None:
+        return None
+    snapshot = selectors.paper_snapshot(paper=paper)
+    if since is None:
+        return PaperState(snapshot=snapshot)
+    missed, recovery = selectors.paper_recovery(
+        paper_id=paper.pk, since=since, up_to=snapshot["seq"], limit=replay_limit
+    )
+    return PaperState(snapshot=snapshot, missed=missed, recovery=recovery)
 
 
 # --- subscriptions ---

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from .connection import (
     TOPICS,
@@ -16,9 +17,9 @@ from .connection import (
     authenticate_token,
     clients,
     subscription_group,
-    visible_paper_snapshot,
+    visible_paper_state,
 )
-from .events import PAPER_EVENT_TYPES, format_timestamp, utc_now
+from .events import PAPER_EVENT_TYPES, encode, format_timestamp, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -102,23 +103,38 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         target = _parse_target(content)
         event_types = _parse_event_types(content)
         if "paper_id" in target:
-            # Join before reading the snapshot, so no event falls between the two; the floor drops
-            # events the snapshot already covers (they queue behind this handler, never before the reply).
-            group = subscription_group(**target)
-            await self.channel_layer.group_add(group, self.channel_name)
-            snapshot = await visible_paper_snapshot(self.user, target["paper_id"])
-            if snapshot is None:
-                if target["paper_id"] not in self.subscriptions.papers:
-                    await self.channel_layer.group_discard(group, self.channel_name)
-                raise ProtocolError("not_found", "No such paper.")
-            self.subscriptions.papers[target["paper_id"]] = event_types
-            self.recently_sent.raise_floor(target["paper_id"], snapshot["seq"])
-            reply = {"type": "subscribed", **target, "event_types": _listed(event_types), "snapshot": snapshot}
-        else:
-            self.subscriptions.topics[target["topic"]] = event_types
-            await self.channel_layer.group_add(subscription_group(**target, user=self.user), self.channel_name)
-            reply = {"type": "subscribed", **target, "event_types": _listed(event_types)}
+            await self._subscribe_paper(target["paper_id"], event_types, _parse_since(content), request_id)
+            return
+        if "since" in content:
+            raise ProtocolError("invalid_message", '"since" applies to paper subscriptions only.')
+        self.subscriptions.topics[target["topic"]] = event_types
+        await self.channel_layer.group_add(subscription_group(**target, user=self.user), self.channel_name)
+        reply = {"type": "subscribed", **target, "event_types": _listed(event_types)}
         await self._reply(reply, request_id)
+
+    async def _subscribe_paper(
+        self, paper_id: str, event_types: frozenset[str] | None, since: int | None, request_id: Any
+    ) -> None:
+        """Reply with the snapshot, replay what the client missed since `since`, then continue live."""
+        # Join before reading the log, so no event falls between the two; the floor then drops live
+        # events the snapshot or the replay already covered (they queue behind this handler).
+        group = subscription_group(paper_id=paper_id)
+        await self.channel_layer.group_add(group, self.channel_name)
+        state = await visible_paper_state(self.user, paper_id, since, settings.REALTIME_REPLAY_LIMIT)
+        if state is None:
+            if paper_id not in self.subscriptions.papers:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            raise ProtocolError("not_found", "No such paper.")
+        self.subscriptions.papers[paper_id] = event_types
+        self.recently_sent.raise_floor(paper_id, state.snapshot["seq"])
+        reply = {"type": "subscribed", "paper_id": paper_id, "event_types": _listed(event_types),
+                 "snapshot": state.snapshot}
+        if state.recovery is not None:
+            reply["recovery"] = state.recovery
+        await self._reply(reply, request_id)
+        for payload in state.missed:
+            if event_types is None or payload["event_type"] in event_types:
+                await self.send(text_data=encode(payload))
 
     async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
         """Drop one subscription; unknown ones are an error so clients notice their own mistakes."""
@@ -216,6 +232,14 @@ def _parse_event_types(content: dict[str, Any]) -> frozenset[str] | None:
             "invalid_message", f'Unknown event types {unknown}; known: {", ".join(PAPER_EVENT_TYPES)}.'
         )
     return frozenset(types)
+
+
+def _parse_since(content: dict[str, Any]) -> int | None:
+    """The optional resume point: the last seq the client saw of this paper."""
+    since = content.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+        raise ProtocolError("invalid_message", '"since" must be a non-negative integer (the last seq you saw).')
+    return since
 
 
 def _listed(event_types: frozenset[str] | None) -> list[str] | None:

@@ -78,6 +78,7 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
                 "paper_id": str(paper.pk),
                 "since": int(since),
                 "last_seq": selectors.paper_last_seq(paper_id=paper.pk),
+                "first_available_seq": selectors.paper_first_seq(paper_id=paper.pk),
                 "has_more": more,
                 "events": PaperEventSerializer(events, many=True).data,
             }
