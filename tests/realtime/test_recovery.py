@@ -53,7 +53,8 @@ async def test_since_replays_missed_events_then_continues_live(user):
     assert [e["seq"] for e in replayed] == [3, 4, 5, 6]
     for event in replayed:
         assert_wire_event(event)
-    assert replayed == [e.payload for e in await sync_to_async(list)(PaperEvent.objects.filter(seq__gt=2).order_by("seq"))]
+    logged = await sync_to_async(list)(PaperEvent.objects.filter(seq__gt=2).order_by("seq"))
+    assert replayed == [e.payload for e in logged]
     await set_status(paper.pk, PaperStatus.QUEUED)
     assert (await ws.receive_json_from(timeout=TIMEOUT))["seq"] == 7
     await ws.disconnect()

@@ -1,0 +1,522 @@
+"""Find ML entities (models, datasets, metrics, tasks, methods) in a paper's text."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from .vocabulary import BLOCKED_PHRASES, VOCABULARY
+
+ENTITY_TYPES = ("MODEL", "DATASET", "METRIC", "TASK", "METHOD")
+
+# Confidence = base of the strongest match kind + 0.05 per extra mention (bonus capped at 0.25), at most 0.99.
+# Gazetteer entities thus stay <= 0.85, so only the paper's own contribution (title/"we propose") reaches 0.9+.
+BASE_CONFIDENCE = {"title": 0.95, "proposed": 0.9, "canonical": 0.6, "alias": 0.55, "pattern": 0.45}
+MENTION_BONUS, MENTION_BONUS_CAP, MAX_CONFIDENCE = 0.05, 0.25, 0.99
+OWN_CONTRIBUTION_CONFIDENCE = 0.9
+
+CHUNK_CHARS = 20_000
+# Matches never span more than this, so scanning a chunk this far past its end finds every match starting in it.
+CHUNK_OVERLAP = 300
+
+
+@dataclass(frozen=True)
+class FoundEntity:
+    """An entity found in a paper, unique per (entity_type, name)."""
+
+    entity_type: str
+    name: str
+    confidence: float
+    mentions: int
+    first_offset: int
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One occurrence of an entity in the text."""
+
+    start: int
+    end: int
+    entity_type: str
+    name: str
+    kind: str  # a BASE_CONFIDENCE key
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The (entity_type, name) this mention belongs to."""
+        return (self.entity_type, self.name)
+
+
+@dataclass(frozen=True)
+class _Term:
+    entity_type: str | None  # None: a blocked phrase, found only to swallow what it contains
+    name: str
+    kind: str
+
+
+# --- the gazetteer, compiled once ---
+
+_BOUNDARY_BEFORE = r"(?<![A-Za-z0-9])"
+# Model sizes glued to a name in tables ("BERTlarge", "DeBERTa1.5B", "Megatron336M") still count as the name.
+_SIZE_SUFFIX = r"(?:(?i:x{0,2}-?large|base|small|tiny|mini|medium|huge|xl|ensemble)|\d+(?:\.\d+)?[BMK]?)"
+_BOUNDARY_AFTER = rf"(?:s?(?![A-Za-z0-9])|(?={_SIZE_SUFFIX}(?![A-Za-z0-9])))"
+_FOLDED_SEPARATOR = r"[\s-]+"
+
+
+def _is_folded(alias: str) -> bool:
+    """All-lowercase aliases are common words and match in any case; the rest match exactly."""
+    return alias == alias.lower() and not any(c.isdigit() for c in alias)
+
+
+def _folded_key(text: str) -> str:
+    """Lookup key of a case-insensitive term: lowercase, hyphens and whitespace runs as one space."""
+    return re.sub(_FOLDED_SEPARATOR, " ", text.lower()).strip()
+
+
+def _exact_key(text: str) -> str:
+    """Lookup key of a case-sensitive term: whitespace runs as one space."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _build_terms() -> tuple[dict[str, _Term], dict[str, _Term]]:
+    """Split every alias into the exact and the case-folded table."""
+    exact: dict[str, _Term] = {}
+    folded: dict[str, _Term] = {}
+    for entity_type, entries in VOCABULARY.items():
+        for name, aliases in entries.items():
+            for alias in (name, *aliases):
+                term = _Term(entity_type, name, "canonical" if alias == name else "alias")
+                if _is_folded(alias):
+                    folded.setdefault(_folded_key(alias), term)
+                    folded.setdefault(_folded_key(alias.replace("-", "")), term)  # "pretraining"
+                else:
+                    exact.setdefault(_exact_key(alias), term)
+    for phrase in BLOCKED_PHRASES:
+        blocked = _Term(None, phrase, "blocked")
+        if _is_folded(phrase):
+            folded[_folded_key(phrase)] = blocked
+        else:
+            exact[_exact_key(phrase)] = blocked
+    return exact, folded
+
+
+def _trie_regex(words: Iterable[str], separator: str) -> str:
+    """One regex alternation for many literal words, factored as a trie so matching stays fast."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _trie_node_regex(trie, separator)
+
+
+def _trie_node_regex(node: dict[str, dict], separator: str) -> str:
+    """Regex for one trie node; an optional group where a word may also end here, so longest match wins."""
+    branches = [
+        (separator if char == " " else re.escape(char)) + _trie_node_regex(child, separator)
+        for char, child in sorted(node.items())
+        if char
+    ]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in node else body
+
+
+_EXACT_TERMS, _FOLDED_TERMS = _build_terms()
+_EXACT_RE = re.compile(_BOUNDARY_BEFORE + "(?:" + _trie_regex(_EXACT_TERMS, r"\s+") + ")" + _BOUNDARY_AFTER)
+_FOLDED_RE = re.compile(
+    _BOUNDARY_BEFORE + "(?:" + _trie_regex(_FOLDED_TERMS, _FOLDED_SEPARATOR) + ")" + _BOUNDARY_AFTER, re.IGNORECASE
+)
+
+
+def _lowercase_view(table: dict[str, _Term]) -> dict[str, _Term]:
+    """The exact table keyed in lowercase (first alias wins), to recognise "DEBERTA" in an all-caps title."""
+    view: dict[str, _Term] = {}
+    for key, term in table.items():
+        if term.entity_type is not None:
+            view.setdefault(key.lower(), term)
+    return view
+
+
+_EXACT_BY_LOWER = _lowercase_view(_EXACT_TERMS)
+
+
+def lookup_term(surface: str) -> _Term | None:
+    """The gazetteer term a surface string names, trying exact, case-folded and singular forms."""
+    for candidate in (surface, surface[:-1] if surface.endswith("s") else None):
+        if not candidate:
+            continue
+        term = _EXACT_TERMS.get(_exact_key(candidate)) or _FOLDED_TERMS.get(_folded_key(candidate))
+        if term is not None:
+            return term
+    return None
+
+
+# --- document structure ---
+
+_REFERENCES_HEADING = re.compile(
+    r"^[ \t]*(?:\d+\.?[ \t]*)?(?:references|bibliography|literature cited|works cited)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_APPENDIX_HEADING = re.compile(
+    r"^[ \t]*(?:[A-Z][ .]?)?(?:APPENDI(?:X|CES)|Appendi(?:x|ces)|SUPPLEMENTARY|Supplementary)\b"
+    r"|^[ \t]*A(?:\.\d+)*[ \t]+[A-Z]{3,}\b|^[ \t]*A\.\d+[ \t]+\S",
+    re.MULTILINE,
+)
+# A references heading in the first part of a paper is a table of contents or a sentence, not the bibliography.
+REFERENCES_MIN_POSITION = 0.3
+
+
+def references_span(text: str) -> tuple[int, int] | None:
+    """Where the bibliography is: from its heading to an appendix heading or the end of the text."""
+    headings = [m for m in _REFERENCES_HEADING.finditer(text) if m.start() >= REFERENCES_MIN_POSITION * len(text)]
+    if not headings:
+        return None
+    start = headings[-1].start()
+    appendix = _APPENDIX_HEADING.search(text, headings[-1].end())
+    return (start, appendix.start() if appendix else len(text))
+
+
+_BLOCK = _Term(None, "", "blocked")
+
+# --- per-document acronym definitions: "noisy supervised pre-training (NSP)" is not next sentence prediction ---
+
+_ACRONYM_DEFINITION = re.compile(r"((?:[^\W\d_][\w'-]*[ \t\n]+){1,8})\(([A-Z]{2,6})s?\)")
+_ACRONYM_STOP_WORDS = frozenset("of the and for to a an in on with by".split())
+
+
+def _long_form(acronym: str, words: list[str]) -> list[str] | None:
+    """The trailing words whose initials (or hyphen-part initials) spell the acronym, if any."""
+    letters = acronym.lower()
+
+    def match(remaining: int, index: int) -> int | None:
+        if remaining == 0:
+            return index
+        if index == 0:
+            return None
+        word = words[index - 1]
+        if word.lower() in _ACRONYM_STOP_WORDS and remaining < len(letters):
+            return match(remaining, index - 1)
+        parts = [part for part in word.split("-") if part]
+        for initials in {parts[0][0].lower(), "".join(part[0] for part in parts).lower()}:
+            if letters[:remaining].endswith(initials):
+                found = match(remaining - len(initials), index - 1)
+                if found is not None:
+                    return found
+        return None
+
+    first = match(len(letters), len(words))
+    return None if first is None else words[first:]
+
+
+@dataclass(frozen=True)
+class _DocumentTerms:
+    """What a paper's own acronym definitions add to or change in the gazetteer."""
+
+    acronyms: dict[str, _Term | None]  # acronym -> its meaning here (None: not the gazetteer's meaning)
+    long_forms: dict[str, _Term]  # folded key of a new method's long form -> its term
+
+
+def document_terms(text: str) -> _DocumentTerms:
+    """Read "long form (ACRONYM)" definitions: override clashing acronyms, learn new acronyms and methods."""
+    acronyms: dict[str, _Term | None] = {}
+    long_forms: dict[str, _Term] = {}
+    for match in _ACRONYM_DEFINITION.finditer(text):
+        acronym = match.group(2)
+        if acronym in acronyms:
+            continue
+        words = _long_form(acronym, match.group(1).split())
+        if words is None:
+            continue
+        meaning = lookup_term(" ".join(words))
+        if meaning is None and _ends_with_method(words):
+            # "noisy supervised pre-training (NSP)": a paper's named variant of a known method is a method too.
+            name = " ".join(word.lower() if word[1:] == word[1:].lower() else word for word in words)
+            meaning = _Term("METHOD", name, "alias")
+            long_forms[_folded_key(name)] = long_forms[_folded_key(name.replace("-", ""))] = meaning
+        known = _EXACT_TERMS.get(acronym)
+        if known is not None and known.entity_type is not None:
+            if meaning is None or meaning.name != known.name:
+                acronyms[acronym] = meaning
+        elif known is None and meaning is not None and meaning.entity_type is not None:
+            acronyms[acronym] = _Term(meaning.entity_type, meaning.name, "alias")
+    return _DocumentTerms(acronyms, long_forms)
+
+
+def _ends_with_method(words: list[str]) -> bool:
+    """Whether the words end with a gazetteer METHOD after at least one modifier."""
+    return any((lookup_term(" ".join(words[i:])) or _BLOCK).entity_type == "METHOD" for i in range(1, len(words)))
+
+
+# --- the paper's own contribution ---
+
+_NAME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-+.][A-Za-z0-9]+)*")
+_GENERIC_ACRONYMS = frozenset(
+    (
+        "NLP NLU NLG AI ML DL SOTA SoTA PLM PLMs LLM LLMs GPU GPUs TPU CPU API URL PDF ABSTRACT KEYWORDS "
+        "INTRODUCTION TITLE NOTE ACM IEEE ICLR ICML ACL EMNLP NAACL KDD CVPR AAAI IJCAI NeurIPS NIPS arXiv LaTeX"
+    ).split()
+)
+_TITLE_NAME = re.compile(r"^[ \t]*([A-Za-z][A-Za-z0-9]*(?:[-+.][A-Za-z0-9]+)*)[ \t]*:", re.MULTILINE)
+_ABSTRACT_HEADING = re.compile(r"^[ \t]*abstract\b", re.IGNORECASE | re.MULTILINE)
+TITLE_REGION_CHARS = 1500
+_PROPOSE = re.compile(
+    r"\b(?:we|this\s+paper|this\s+work|our\s+work)\s+(?:\w+ly\s+|also\s+|further\s+|then\s+)?"
+    r"(?:propose|present|introduce|develop)[sd]?\b",
+    re.IGNORECASE,
+)
+_PROPOSE_WINDOW_TOKENS = 10
+_WINDOW_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+]*(?:[-.][A-Za-z0-9+]+)*|[^\sA-Za-z0-9]")
+_PROPOSE_STOP_WORDS = frozenset(
+    "to for that which of in on with by from as where when into using and or is are can will how what here".split()
+)
+# The noun naming what a proposed name is ("the X algorithm", "a new dataset X"); MODEL when none says otherwise.
+_KIND_NOUNS = {
+    **dict.fromkeys("model models architecture network framework system encoder decoder transformer".split(), "MODEL"),
+    **dict.fromkeys(
+        "algorithm method technique objective loss mechanism strategy scheme procedure regularizer trick".split(),
+        "METHOD",
+    ),
+    **dict.fromkeys("dataset corpus benchmark collection suite".split(), "DATASET"),
+}
+
+
+def _is_name_like(token: str) -> bool:
+    """A token shaped like a model name: acronym, CamelCase or letters with digits ("DeBERTa", "T5", "FooNet")."""
+    if token in _GENERIC_ACRONYMS or not _NAME_LIKE.fullmatch(token) or len(token) < 2:
+        return False
+    uppers = sum(c.isupper() for c in token)
+    camel = re.search(r"[a-z][A-Z]", token) is not None
+    return (uppers >= 2 and len(token) >= 3) or camel or (uppers >= 1 and any(c.isdigit() for c in token))
+
+
+@dataclass(frozen=True)
+class _OwnName:
+    entity_type: str
+    name: str
+    kind: str  # "title" or "proposed"
+    offset: int
+    surface: str
+
+
+def _canonical_spelling(name: str, text: str) -> str:
+    """The most frequent mixed-case spelling of a name in the text ("DEBERTA" -> "DeBERTa")."""
+    spellings = Counter(
+        m.group() for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![a-z])", text, re.IGNORECASE)
+    )
+    mixed = [(count, spelling) for spelling, count in spellings.items() if not spelling.isupper()]
+    return max(mixed)[1] if mixed else name
+
+
+def _own_name(token: str, nouns: list[str], text: str, kind: str, offset: int) -> _OwnName | None:
+    """Resolve a candidate to a gazetteer entity or a new one typed by the nearest describing noun."""
+    term = _EXACT_TERMS.get(token) or _EXACT_BY_LOWER.get(token.lower())
+    if term is not None:
+        return None if term.entity_type is None else _OwnName(term.entity_type, term.name, kind, offset, token)
+    name = _canonical_spelling(token, text)
+    if not _is_name_like(name):
+        return None  # an all-caps title word that the body spells as an ordinary word
+    types = [_KIND_NOUNS[noun.lower()] for noun in nouns if noun.lower() in _KIND_NOUNS]
+    return _OwnName(types[0] if types else "MODEL", name, kind, offset, token)
+
+
+def _title_names(text: str) -> list[_OwnName]:
+    """A name before a colon at the start of a title line ("DeBERTa: Decoding-enhanced BERT ...")."""
+    abstract = _ABSTRACT_HEADING.search(text, 0, TITLE_REGION_CHARS)
+    region_end = abstract.start() if abstract else min(len(text), TITLE_REGION_CHARS)
+    found = []
+    for match in _TITLE_NAME.finditer(text, 0, region_end):
+        token = match.group(1)
+        if _is_name_like(token):
+            own = _own_name(token, [], text, "title", match.start(1))
+            if own is not None:
+                found.append(own)
+    return found[:1]  # the title comes first; later "Name:" lines are affiliations or notes
+
+
+def _proposed_names(text: str, skip: tuple[int, int] | None) -> list[_OwnName]:
+    """The first name-like token after "we propose/present/introduce" ("we propose a new model X")."""
+    found = []
+    for match in _PROPOSE.finditer(text):
+        if skip and skip[0] <= match.start() < skip[1]:
+            continue
+        tokens = list(_WINDOW_TOKEN.finditer(text, match.end(), match.end() + 200))[:_PROPOSE_WINDOW_TOKENS]
+        words = [token.group() for token in tokens]
+        for index, word in enumerate(words):
+            if word.lower() in _PROPOSE_STOP_WORDS or not (word[0].isalnum() or word == ","):
+                break
+            if _is_name_like(word):
+                # The noun right after the name decides first ("X algorithm"), then the nearest one before it.
+                nouns = words[index + 1 : index + 2] + words[:index][::-1]
+                own = _own_name(word, nouns, text, "proposed", tokens[index].start())
+                if own is not None:
+                    found.append(own)
+                break
+    return found
+
+
+# --- scanning ---
+
+
+def _chunks(length: int) -> list[tuple[int, int]]:
+    """Consecutive [start, end) windows of about CHUNK_CHARS covering the text."""
+    return [(start, min(length, start + CHUNK_CHARS)) for start in range(0, max(length, 1), CHUNK_CHARS)]
+
+
+def _gazetteer_matches(text: str, terms: _DocumentTerms, on_step: Callable[[], None] | None = None) -> list[Mention]:
+    """Vocabulary mentions, longest match first, blocked phrases and overridden acronyms removed."""
+    passes = [(_EXACT_RE, _EXACT_TERMS, _exact_key, terms.acronyms), (_FOLDED_RE, _FOLDED_TERMS, _folded_key, {})]
+    if terms.long_forms:
+        trie = _trie_regex(terms.long_forms, _FOLDED_SEPARATOR)
+        regex = re.compile(_BOUNDARY_BEFORE + "(?:" + trie + ")" + _BOUNDARY_AFTER, re.IGNORECASE)
+        passes.append((regex, terms.long_forms, _folded_key, {}))
+    raw: list[tuple[int, int, int, _Term]] = []
+    for priority, (regex, table, key, overrides) in enumerate(passes):
+        for start, end in _chunks(len(text)):
+            for match in regex.finditer(text, start, min(len(text), end + CHUNK_OVERLAP)):
+                if match.start() >= end:
+                    break
+                term = _resolve(match.group(), table, key, overrides)
+                if term is not None:
+                    raw.append((match.start(), match.end(), priority, term))
+            if on_step is not None and priority < 2:
+                on_step()
+    mentions = []
+    last_end = -1
+    for start, end, _priority, term in sorted(raw, key=lambda item: (item[0], item[0] - item[1], item[2])):
+        if start < last_end:
+            continue
+        last_end = end
+        if term.entity_type is not None:
+            mentions.append(Mention(start, end, term.entity_type, term.name, term.kind))
+    return mentions
+
+
+def _resolve(
+    surface: str, table: dict[str, _Term], key: Callable[[str], str], overrides: dict[str, _Term | None]
+) -> _Term | None:
+    """The term for a matched surface string; a blocked term is returned so it can swallow its span."""
+    for candidate in (surface, surface[:-1]) if surface.endswith("s") else (surface,):  # a plural "s"?
+        if candidate in overrides:
+            return overrides[candidate] or _Term(None, candidate, "blocked")
+        term = table.get(key(candidate))
+        if term is not None:
+            return term
+    return None
+
+
+# Unknown names built like model names: SimBERT, StructBERT, UniLM, Longformer, InfoXLM.
+_MODEL_SHAPED = re.compile(
+    _BOUNDARY_BEFORE + r"([A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*?(?:BERT|BERTa|former|Former|LM|GPT))" + _BOUNDARY_AFTER
+)
+
+
+def _pattern_matches(text: str, taken: list[Mention]) -> list[Mention]:
+    """Model-shaped names not in the gazetteer, where no gazetteer mention already sits."""
+    occupied = {position for mention in taken for position in range(mention.start, mention.end)}
+    found = []
+    for match in _MODEL_SHAPED.finditer(text):
+        name = match.group(1)
+        if match.start() in occupied or lookup_term(name) is not None or name in _GENERIC_ACRONYMS:
+            continue
+        found.append(Mention(match.start(), match.start() + len(name), "MODEL", name, "pattern"))
+    return found
+
+
+def _name_matches(text: str, names: Iterable[tuple[str, str]], kind: str) -> list[Mention]:
+    """Every occurrence of names outside the gazetteer, as spelled or in capitals."""
+    found = []
+    for entity_type, name in names:
+        spellings = sorted({name, name.upper()}, key=len, reverse=True)
+        regex = re.compile(_BOUNDARY_BEFORE + "(?:" + "|".join(map(re.escape, spellings)) + ")" + _BOUNDARY_AFTER)
+        found.extend(Mention(m.start(), m.end(), entity_type, name, kind) for m in regex.finditer(text))
+    return found
+
+
+def _outside(mentions: Iterable[Mention], span: tuple[int, int] | None) -> Iterator[Mention]:
+    """Mentions not inside the span."""
+    for mention in mentions:
+        if span is None or not span[0] <= mention.start < span[1]:
+            yield mention
+
+
+def _all_mentions(
+    text: str, on_progress: Callable[[float], None] | None = None
+) -> tuple[list[Mention], dict[tuple[str, str], set[str]]]:
+    """Every counted mention in the text, and the extra match kinds owed to the paper's own contribution."""
+    # Bibliography mentions are skipped entirely: a cited title says what others did, not what this paper uses.
+    bibliography = references_span(text)
+    steps = 2 * len(_chunks(len(text)))
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(0.9 * done / steps)
+
+    gazetteer = list(_outside(_gazetteer_matches(text, document_terms(text), step), bibliography))
+    proposed = _proposed_names(text, bibliography)
+    typed = {name.name: name.entity_type for name in proposed}
+    titled = [replace(name, entity_type=typed.get(name.name, name.entity_type)) for name in _title_names(text)]
+    own = titled + proposed
+    own_kinds: dict[tuple[str, str], set[str]] = {}
+    for name in own:
+        own_kinds.setdefault((name.entity_type, name.name), set()).add(name.kind)
+    known = {mention.key for mention in gazetteer}
+    new_names = [key for key in own_kinds if key not in known and lookup_term(key[1]) is None]
+    mentions = gazetteer + list(_outside(_name_matches(text, new_names, "proposed"), bibliography))
+    mentions += list(_outside(_pattern_matches(text, mentions), bibliography))
+    # A title written in capitals ("DEBERTA:") is still a mention of the name.
+    covered = {m.start for m in mentions}
+    mentions += [
+        Mention(n.offset, n.offset + len(n.surface), n.entity_type, n.name, n.kind)
+        for n in own
+        if n.kind == "title" and n.offset not in covered
+    ]
+    return sorted(mentions, key=lambda m: m.start), own_kinds
+
+
+def _confidence(kinds: Iterable[str], mentions: int) -> float:
+    """Base of the strongest match kind plus a capped bonus per extra mention."""
+    base = max(BASE_CONFIDENCE[kind] for kind in kinds)
+    return round(min(MAX_CONFIDENCE, base + min(MENTION_BONUS_CAP, MENTION_BONUS * (mentions - 1))), 4)
+
+
+def extract_entities(text: str, *, on_progress: Callable[[float], None] | None = None) -> list[FoundEntity]:
+    """Return entities found in text, ordered by first_offset; on_progress(fraction in [0,1]) during work."""
+    mentions, own_kinds = _all_mentions(text, on_progress)
+    grouped: dict[tuple[str, str], list[Mention]] = {}
+    for mention in mentions:
+        grouped.setdefault(mention.key, []).append(mention)
+    found = [
+        FoundEntity(
+            entity_type=key[0],
+            name=key[1],
+            confidence=_confidence({m.kind for m in group} | own_kinds.get(key, set()), len(group)),
+            mentions=len(group),
+            first_offset=group[0].start,
+        )
+        for key, group in grouped.items()
+    ]
+    if on_progress is not None:
+        on_progress(1.0)
+    return sorted(found, key=lambda e: (e.first_offset, e.entity_type, e.name))
+
+
+def find_mentions(text: str, entities: Iterable[FoundEntity]) -> list[Mention]:
+    """Mentions of the given entities in text (bibliography excluded), ordered by position."""
+    wanted = {(entity.entity_type, entity.name) for entity in entities}
+    mentions, _own = _all_mentions(text)
+    found = [mention for mention in mentions if mention.key in wanted]
+    # Entities produced elsewhere (e.g. an older extractor) may name things this scan did not find.
+    missing = wanted - {mention.key for mention in found}
+    if missing:
+        extra = _outside(_name_matches(text, sorted(missing), "alias"), references_span(text))
+        taken = {(m.start, m.end) for m in found}
+        found += [m for m in extra if (m.start, m.end) not in taken]
+    return sorted(found, key=lambda m: (m.start, m.end))
