@@ -14,7 +14,7 @@ def process_commands(*, port: str, host: str = "127.0.0.1", concurrency: str = "
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "paperpipeline"]
     return {
-        "daphne": [python, "-m", "daphne", "-b", host, "-p", port, "paperpipeline.asgi:application"],
+        "daphne": [python, "-m", "realtime.server", "-b", host, "-p", port, "paperpipeline.asgi:application"],
         "worker": [*celery, "worker", "-Q", "papers", "-n", f"papers-{port}@%h", "-c", concurrency, "-l", "INFO"],
         # System tasks get their own worker so a busy pipeline never delays system_status.
         "system-worker": [*celery, "worker", "-Q", "system", "-n", f"system-{port}@%h", "-P", "solo", "-l", "WARNING"],

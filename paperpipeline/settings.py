@@ -120,6 +120,19 @@ CHANNEL_LAYERS = {
     }
 }
 
+# --- WebSocket connections (docs/protocol.md states each limit and its close code) ---
+WS_ALLOWED_ORIGINS = _env_list("WS_ALLOWED_ORIGINS", "")
+WS_PING_INTERVAL = int(os.environ.get("WS_PING_INTERVAL", "20"))  # protocol pings from Daphne
+WS_PING_TIMEOUT = int(os.environ.get("WS_PING_TIMEOUT", "30"))  # no pong within this: connection dropped
+WS_AUTH_TIMEOUT = float(os.environ.get("WS_AUTH_TIMEOUT", "10"))  # to authenticate after connecting
+WS_REAUTH_NOTICE = float(os.environ.get("WS_REAUTH_NOTICE", "60"))  # ask for a new token this long before expiry
+WS_AUTH_GRACE = float(os.environ.get("WS_AUTH_GRACE", "30"))  # after expiry, before closing with 4002
+WS_MAX_MESSAGE_BYTES = int(os.environ.get("WS_MAX_MESSAGE_BYTES", "65536"))
+WS_RATE_LIMIT = float(os.environ.get("WS_RATE_LIMIT", "20"))  # client messages per second, sustained
+WS_RATE_BURST = int(os.environ.get("WS_RATE_BURST", "40"))
+WS_MAX_SUBSCRIPTIONS = int(os.environ.get("WS_MAX_SUBSCRIPTIONS", "200"))
+WS_MAX_CONNECTIONS_PER_USER = int(os.environ.get("WS_MAX_CONNECTIONS_PER_USER", "20"))
+
 # --- Celery ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -186,4 +199,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }
-WS_ALLOWED_ORIGINS = _env_list("WS_ALLOWED_ORIGINS", "")

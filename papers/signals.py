@@ -1,7 +1,9 @@
-"""The one hook that turns every status change of a Paper, from anywhere, into a status_changed event."""
+"""Hooks on Paper: every status change becomes a status_changed event; deletion and owner change revoke access."""
 
-from django.db.models.signals import post_save, pre_save
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 
+from realtime.broadcast import broadcast_control, paper_group
 from realtime.events import StatusEvent
 
 from .models import Paper
@@ -16,19 +18,26 @@ DEFAULT_STATUS_MESSAGES = {
 }
 
 
-def remember_old_status(sender, instance: Paper, raw: bool = False, update_fields=None, **kwargs) -> None:
-    """Read the stored status under a row lock, so the comparison is right even against a stale instance."""
-    instance._status_before_save = None
-    if raw or instance._state.adding or (update_fields is not None and "status" not in update_fields):
+def remember_stored_state(sender, instance: Paper, raw: bool = False, update_fields=None, **kwargs) -> None:
+    """Read the stored status and owner under a row lock, so comparisons are right against a stale instance."""
+    instance._stored_before_save = None
+    watched = {"status", "owner", "owner_id"}
+    if raw or instance._state.adding or (update_fields is not None and not watched & set(update_fields)):
         return
-    row = Paper.objects.select_for_update().filter(pk=instance.pk).values_list("status", flat=True).first()
-    instance._status_before_save = row
+    instance._stored_before_save = (
+        Paper.objects.select_for_update().filter(pk=instance.pk).values("status", "owner_id").first()
+    )
 
 
 def emit_status_changed(sender, instance: Paper, created: bool, raw: bool = False, **kwargs) -> None:
     """Append a status_changed event to the paper's log when the saved status differs from the stored one."""
-    old = getattr(instance, "_status_before_save", None)
-    if raw or created or old is None or old == instance.status:
+    stored = getattr(instance, "_stored_before_save", None)
+    if raw or created or stored is None:
+        return
+    if stored["owner_id"] != instance.owner_id:
+        revoke_paper_subscriptions(instance.pk, reason="access_changed")
+    old = stored["status"]
+    if old == instance.status:
         return
     from .services import paper_event_append  # services import models; import here to avoid a cycle
 
@@ -39,7 +48,19 @@ def emit_status_changed(sender, instance: Paper, created: bool, raw: bool = Fals
     )
 
 
+def revoke_paper_subscriptions(paper_id, *, reason: str) -> None:
+    """After commit, tell every subscriber of the paper to re-check access (or that it is gone)."""
+    message = {"type": "paper.revoked", "paper_id": str(paper_id), "reason": reason}
+    transaction.on_commit(lambda: broadcast_control(paper_group(paper_id), message), robust=True)
+
+
+def paper_deleted(sender, instance: Paper, **kwargs) -> None:
+    """A deleted paper (also by cascade) ends its subscriptions."""
+    revoke_paper_subscriptions(instance.pk, reason="deleted")
+
+
 def connect() -> None:
     """Connect the hooks once (called from PapersConfig.ready)."""
-    pre_save.connect(remember_old_status, sender=Paper, dispatch_uid="papers.remember_old_status")
+    pre_save.connect(remember_stored_state, sender=Paper, dispatch_uid="papers.remember_stored_state")
     post_save.connect(emit_status_changed, sender=Paper, dispatch_uid="papers.emit_status_changed")
+    post_delete.connect(paper_deleted, sender=Paper, dispatch_uid="papers.paper_deleted")

@@ -7,3 +7,9 @@ class RealtimeConfig(AppConfig):
     """Events, broadcasting and the WebSocket endpoint."""
 
     name = "realtime"
+
+    def ready(self) -> None:
+        """Connect signals once."""
+        from . import signals
+
+        signals.connect()

@@ -29,6 +29,11 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def user_connections_group(user_id: int) -> str:
+    """Group of every connection authenticated as one user, for control messages such as revocation."""
+    return f"conn.user.{user_id}"
+
+
 def layer_message(payload: dict[str, Any]) -> dict[str, Any]:
     """Wrap a wire payload for the channel layer, JSON-encoded once for every recipient."""
     if "paper_id" not in payload:
@@ -55,8 +60,16 @@ def target_groups(payload: dict[str, Any], owner_id: int | None) -> list[str]:
 def broadcast_event(event: Event | dict[str, Any], *, owner_id: int | None = None):
     """Publish an event once to its groups; await the result in async code, call it plainly in sync code."""
     payload = event.to_dict() if isinstance(event, Event) else event
-    message = layer_message(payload)
-    groups = target_groups(payload, owner_id)
+    return _publish(target_groups(payload, owner_id), layer_message(payload))
+
+
+def broadcast_control(group: str, message: dict[str, Any]):
+    """Publish a control message (not a client event) to the consumers of one group."""
+    return _publish([group], message)
+
+
+def _publish(groups: list[str], message: dict[str, Any]):
+    """Publish on the running loop's channel layer, or synchronously where no loop runs."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -72,7 +85,7 @@ async def _publish_async(groups: list[str], message: dict[str, Any]) -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group in groups))
     except (OSError, redis.RedisError):
         # The event log keeps the event; clients recover it with `since`.
-        logger.warning("broadcast of %s failed", message.get("event_type"), exc_info=True)
+        logger.warning("broadcast of %s failed", message.get("event_type", message["type"]), exc_info=True)
 
 
 def _publish_sync(groups: list[str], message: dict[str, Any]) -> None:
@@ -87,7 +100,7 @@ def _publish_sync(groups: list[str], message: dict[str, Any]) -> None:
             pipe.publish(f"{prefix}__group__{group}", data)
         pipe.execute()
     except (OSError, redis.RedisError):
-        logger.warning("broadcast of %s failed", message.get("event_type"), exc_info=True)
+        logger.warning("broadcast of %s failed", message.get("event_type", message["type"]), exc_info=True)
 
 
 _client_lock = threading.Lock()

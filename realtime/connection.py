@@ -1,6 +1,9 @@
 """Connection management: client tracking, authentication, subscriptions, and who receives what."""
 
+import asyncio
+import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +22,23 @@ TOPICS = (TOPIC_PAPERS, TOPIC_SYSTEM)
 ALL_TYPES = None  # a subscription without an event_types filter
 
 
-class ProtocolError(Exception):
-    """A client message the server answers with an error reply."""
+# Close codes (docs/protocol.md); 1009 (message too big) comes from Daphne's WebSocket layer itself.
+CLOSE_AUTHENTICATION_FAILED = 4001
+CLOSE_AUTHENTICATION_EXPIRED = 4002
+CLOSE_AUTHENTICATION_TIMEOUT = 4003
+CLOSE_ACCESS_REVOKED = 4004
+CLOSE_RATE_LIMITED = 4008
+CLOSE_TOO_MANY_CONNECTIONS = 4009
 
-    def __init__(self, code: str, message: str):
+
+class ProtocolError(Exception):
+    """A client message the server answers with an error reply, and for some errors a close code."""
+
+    def __init__(self, code: str, message: str, *, close: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.close = close
 
 
 # --- authentication ---
@@ -38,9 +51,11 @@ def _authenticate_token_sync(token: str):
         validated = auth.get_validated_token(token)
         user = auth.get_user(validated)
     except (InvalidToken, TokenError, AuthenticationFailed) as exc:
-        raise ProtocolError("authentication_failed", _auth_failure_message(exc)) from exc
+        raise ProtocolError(
+            "authentication_failed", _auth_failure_message(exc), close=CLOSE_AUTHENTICATION_FAILED
+        ) from exc
     if not user.is_active:
-        raise ProtocolError("authentication_failed", "The account is inactive.")
+        raise ProtocolError("authentication_failed", "The account is inactive.", close=CLOSE_AUTHENTICATION_FAILED)
     return user, validated.get("exp")
 
 
@@ -143,6 +158,47 @@ class RecentlySent:
         if len(self._seen) > self.size:
             self._seen.popitem(last=False)
         return True
+
+
+# --- limits and timers ---
+
+
+class TokenBucket:
+    """Messages allowed per second with a burst; hand-written because its state lives and dies with one
+    connection, in memory, with no keys or storage to manage (a rate-limit library adds both)."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens = float(burst)
+        self.updated = clock()
+
+    def take(self) -> bool:
+        """Spend one token if there is one."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Timer:
+    """A cancellable delayed call of a coroutine function on the running loop."""
+
+    def __init__(self):
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self, delay: float, callback: Callable[[], Awaitable[None]]) -> None:
+        """(Re)schedule callback after delay seconds."""
+        self.cancel()
+        self._handle = asyncio.get_running_loop().call_later(max(delay, 0), lambda: asyncio.ensure_future(callback()))
+
+    def cancel(self) -> None:
+        """Forget the scheduled call, if any."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 # --- client tracking ---

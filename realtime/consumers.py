@@ -3,17 +3,26 @@
 import json
 import logging
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from .broadcast import user_connections_group
 from .connection import (
+    CLOSE_ACCESS_REVOKED,
+    CLOSE_AUTHENTICATION_EXPIRED,
+    CLOSE_AUTHENTICATION_TIMEOUT,
+    CLOSE_RATE_LIMITED,
+    CLOSE_TOO_MANY_CONNECTIONS,
     TOPICS,
     ProtocolError,
     RecentlySent,
     Subscriptions,
+    Timer,
+    TokenBucket,
     authenticate_token,
     clients,
     subscription_group,
@@ -23,34 +32,40 @@ from .events import PAPER_EVENT_TYPES, encode, format_timestamp, utc_now
 
 logger = logging.getLogger(__name__)
 
-CLOSE_AUTHENTICATION_FAILED = 4001
-
-
 class PaperConsumer(AsyncJsonWebsocketConsumer):
     """One client connection to the paper event stream."""
 
     async def connect(self) -> None:
-        """Accept, taking the Django session's user when the browser has one."""
-        user = self.scope.get("user")
-        self.user = user if user is not None and user.is_authenticated else None
+        """Accept, taking the Django session's user when the browser has one; otherwise await a token."""
+        self.user = None
         self.subscriptions = Subscriptions()
         self.recently_sent = RecentlySent()
+        self.bucket = TokenBucket(settings.WS_RATE_LIMIT, settings.WS_RATE_BURST)
+        self.rejected_in_a_row = 0
+        self.auth_deadline, self.reauth_notice = Timer(), Timer()
         await self.accept()
-        clients.add(self._user_id, self.channel_name)
+        session_user = self.scope.get("user")
+        if session_user is not None and session_user.is_authenticated:
+            await self._guarded(self._become(session_user))
+        else:
+            self.auth_deadline.start(settings.WS_AUTH_TIMEOUT, self._authentication_timed_out)
 
     async def disconnect(self, code: int) -> None:
-        """Leave every group this connection joined."""
-        clients.remove(self._user_id, self.channel_name)
-        await self._leave_all()
-
-    @property
-    def _user_id(self) -> Any:
-        return self.user.pk if self.user else None
+        """Leave every group this connection joined and stop its timers."""
+        self.auth_deadline.cancel()
+        self.reauth_notice.cancel()
+        await self._become(None)
 
     # --- inbound ---
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
-        """Decode a frame as a JSON object, answering anything else with an error and staying open."""
+        """Rate-limit, then decode a frame as a JSON object, answering anything else with an error."""
+        if not self.bucket.take():
+            self.rejected_in_a_row += 1
+            close = CLOSE_RATE_LIMITED if self.rejected_in_a_row > settings.WS_RATE_BURST else None
+            await self._fail(ProtocolError("rate_limited", "Too many messages; slow down.", close=close))
+            return
+        self.rejected_in_a_row = 0
         if text_data is None:
             await self._send_error("invalid_message", "Binary frames are not supported; send JSON text.")
             return
@@ -71,30 +86,24 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self._send_error("invalid_message", '"id" must be a string or an integer.')
             return
         handler = self.handlers.get(content.get("type")) if isinstance(content.get("type"), str) else None
-        try:
-            if handler is None:
-                expected = ", ".join(self.handlers)
-                raise ProtocolError("unknown_type", f"Unknown message type; expected one of: {expected}.")
-            await handler(self, content, request_id)
-        except ProtocolError as exc:
-            await self._send_error(exc.code, exc.message, request_id)
-            if exc.code == "authentication_failed":
-                await self.close(code=CLOSE_AUTHENTICATION_FAILED)
+        if handler is None:
+            expected = ", ".join(self.handlers)
+            await self._send_error("unknown_type", f"Unknown message type; expected one of: {expected}.", request_id)
+            return
+        await self._guarded(handler(self, content, request_id), request_id)
 
     async def on_authenticate(self, content: dict[str, Any], request_id: Any) -> None:
-        """Authenticate with a SimpleJWT access token; a different user starts with no subscriptions."""
+        """Authenticate with a SimpleJWT access token; the same user keeps its subscriptions, another starts clean."""
         token = content.get("token")
         if not isinstance(token, str) or not token:
             raise ProtocolError("invalid_message", '"token" must be a non-empty string.')
         user, expires = await authenticate_token(token)
-        if self.user is not None and self.user.pk != user.pk:
-            await self._leave_all()
-        clients.remove(self._user_id, self.channel_name)
-        self.user = user
-        clients.add(self._user_id, self.channel_name)
+        await self._become(user)
         reply = {"type": "authenticated", "user": {"id": user.pk, "username": user.get_username()}}
         if expires:
-            reply["expires_at"] = format_timestamp(_from_epoch(expires))
+            expires_at = _from_epoch(expires)
+            reply["expires_at"] = format_timestamp(expires_at)
+            self._watch_expiry(expires_at)
         await self._reply(reply, request_id)
 
     async def on_subscribe(self, content: dict[str, Any], request_id: Any) -> None:
@@ -107,6 +116,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             return
         if "since" in content:
             raise ProtocolError("invalid_message", '"since" applies to paper subscriptions only.')
+        self._check_room(target["topic"] in self.subscriptions.topics)
         self.subscriptions.topics[target["topic"]] = event_types
         await self.channel_layer.group_add(subscription_group(**target, user=self.user), self.channel_name)
         reply = {"type": "subscribed", **target, "event_types": _listed(event_types)}
@@ -118,6 +128,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Reply with the snapshot, replay what the client missed since `since`, then continue live."""
         # Join before reading the log, so no event falls between the two; the floor then drops live
         # events the snapshot or the replay already covered (they queue behind this handler).
+        self._check_room(paper_id in self.subscriptions.papers)
         group = subscription_group(paper_id=paper_id)
         await self.channel_layer.group_add(group, self.channel_name)
         state = await visible_paper_state(self.user, paper_id, since, settings.REALTIME_REPLAY_LIMIT)
@@ -152,6 +163,48 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Answer an application-level ping."""
         await self._reply({"type": "pong", "timestamp": format_timestamp(utc_now())}, request_id)
 
+    async def _become(self, user) -> None:
+        """Switch the connection's user (None: anonymous), leaving the old user's groups and limits."""
+        if user is not None and self.user is not None and user.pk == self.user.pk:
+            return
+        if self.user is not None:
+            await self._leave_all()
+            await self.channel_layer.group_discard(user_connections_group(self.user.pk), self.channel_name)
+            clients.remove(self.user.pk, self.channel_name)
+        self.user = user
+        self.reauth_notice.cancel()
+        if user is None:
+            return
+        self.auth_deadline.cancel()
+        if clients.count(user.pk) >= settings.WS_MAX_CONNECTIONS_PER_USER:
+            self.user = None
+            raise ProtocolError(
+                "too_many_connections",
+                f"At most {settings.WS_MAX_CONNECTIONS_PER_USER} connections per user.",
+                close=CLOSE_TOO_MANY_CONNECTIONS,
+            )
+        clients.add(user.pk, self.channel_name)
+        await self.channel_layer.group_add(user_connections_group(user.pk), self.channel_name)
+
+    def _watch_expiry(self, expires_at: datetime) -> None:
+        """Ask for a new token before the current one expires; close after the grace period without one."""
+        remaining = (expires_at - utc_now()).total_seconds()
+        self.close_at = expires_at + timedelta(seconds=settings.WS_AUTH_GRACE)
+        self.reauth_notice.start(remaining - settings.WS_REAUTH_NOTICE, self._ask_for_new_token)
+        self.auth_deadline.start(remaining + settings.WS_AUTH_GRACE, self._authentication_expired)
+
+    async def _ask_for_new_token(self) -> None:
+        reply = {"type": "reauthenticate", "reason": "token_expiring", "close_at": format_timestamp(self.close_at)}
+        await self.send_json(reply)
+
+    async def _authentication_expired(self) -> None:
+        await self._fail(ProtocolError("authentication_expired", "The access token expired; authenticate again.",
+                                       close=CLOSE_AUTHENTICATION_EXPIRED))
+
+    async def _authentication_timed_out(self) -> None:
+        await self._fail(ProtocolError("authentication_timeout", "No authentication in time.",
+                                       close=CLOSE_AUTHENTICATION_TIMEOUT))
+
     handlers = {
         "authenticate": on_authenticate,
         "subscribe": on_subscribe,
@@ -174,7 +227,42 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if self.subscriptions.wants_system():
             await self.send(text_data=message["text"])
 
+    async def user_revoked(self, message: dict[str, Any]) -> None:
+        """The account was deactivated or deleted: close now, not when the token expires."""
+        revoked = ProtocolError("access_revoked", "The account is no longer active.", close=CLOSE_ACCESS_REVOKED)
+        await self._fail(revoked)
+
+    async def paper_revoked(self, message: dict[str, Any]) -> None:
+        """A paper was deleted or changed hands: end the subscription unless the user may still see it."""
+        paper_id = message["paper_id"]
+        if paper_id not in self.subscriptions.papers:
+            return
+        if message["reason"] != "deleted" and await visible_paper_state(self.user, paper_id, None, 0):
+            return
+        del self.subscriptions.papers[paper_id]
+        await self.channel_layer.group_discard(subscription_group(paper_id=paper_id), self.channel_name)
+        await self.send_json({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
+
     # --- helpers ---
+
+    async def _guarded(self, step: Awaitable[None], request_id: Any = None) -> None:
+        """Run a step, answering a ProtocolError with an error reply (and its close code)."""
+        try:
+            await step
+        except ProtocolError as exc:
+            await self._fail(exc, request_id)
+
+    async def _fail(self, exc: ProtocolError, request_id: Any = None) -> None:
+        await self._send_error(exc.code, exc.message, request_id)
+        if exc.close is not None:
+            await self.close(code=exc.close)
+
+    def _check_room(self, replacing: bool) -> None:
+        """Refuse a new subscription beyond the per-connection limit (replacing one is always fine)."""
+        if not replacing and self.subscriptions.count() >= settings.WS_MAX_SUBSCRIPTIONS:
+            raise ProtocolError(
+                "too_many_subscriptions", f"At most {settings.WS_MAX_SUBSCRIPTIONS} subscriptions per connection."
+            )
 
     def _require_user(self) -> None:
         if self.user is None:
@@ -248,3 +336,4 @@ def _listed(event_types: frozenset[str] | None) -> list[str] | None:
 
 def _from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
+

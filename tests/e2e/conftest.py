@@ -88,6 +88,8 @@ def live_system(django_db_setup, django_db_blocker):
         "DATABASE_URL": _database_url(connection.settings_dict),
         "SYSTEM_STATUS_INTERVAL": "1",
         "PROGRESS_MIN_INTERVAL": "0.05",
+        "WS_PING_INTERVAL": "1",
+        "WS_PING_TIMEOUT": "2",
         "PYTHONUNBUFFERED": "1",
     }
     system = LiveSystem(base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws/papers")
