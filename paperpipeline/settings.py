@@ -141,6 +141,7 @@ CELERY_TASK_DEFAULT_QUEUE = "papers"
 CELERY_TASK_ROUTES = {
     "realtime.tasks.*": {"queue": "system"},
     "papers.tasks.event_log_prune": {"queue": "system"},
+    "papers.tasks.stalled_papers_sweep": {"queue": "system"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
@@ -155,6 +156,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": SYSTEM_STATUS_INTERVAL},
     },
     "event-log-prune": {"task": "papers.tasks.event_log_prune", "schedule": 3600.0},
+    "stalled-papers-sweep": {"task": "papers.tasks.stalled_papers_sweep", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -182,6 +184,10 @@ PAPER_ENTITY_EXTRACTOR = os.environ.get("PAPER_ENTITY_EXTRACTOR", "papers.pipeli
 PAPER_RELATIONSHIP_EXTRACTOR = os.environ.get(
     "PAPER_RELATIONSHIP_EXTRACTOR", "papers.pipeline.relationships.extract_relationships"
 )
+# A paper whose worker died is retried up to this many deliveries in all, then failed.
+PAPER_MAX_ATTEMPTS = int(os.environ.get("PAPER_MAX_ATTEMPTS", "3"))
+# A processing paper with no progress for this long is failed by the periodic sweep.
+PAPER_STALL_TIMEOUT = timedelta(seconds=float(os.environ.get("PAPER_STALL_TIMEOUT", "300")))
 # Window over which SYSTEM_STATUS.processing_rate counts completed papers.
 PROCESSING_RATE_WINDOW = timedelta(minutes=int(os.environ.get("PROCESSING_RATE_WINDOW_MINUTES", "5")))
 # A resuming subscriber gets at most this many missed events over the WebSocket; beyond it, the API pages them.

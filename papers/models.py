@@ -47,6 +47,8 @@ class Paper(models.Model):
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # Deliveries of the current task to a worker; more than PAPER_MAX_ATTEMPTS means workers keep dying on it.
+    attempts = models.PositiveSmallIntegerField(default=0)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     text_length = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

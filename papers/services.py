@@ -119,6 +119,7 @@ def paper_enqueue(*, paper: Paper, message: str = "Queued for processing") -> Pa
         paper.status = PaperStatus.QUEUED
         paper.status_message = message
         paper.task_id = str(uuid.uuid4())
+        paper.attempts = 0
         paper.progress = paper.step_progress = 0.0
         paper.current_step = ""
         paper.error_code = paper.error_message = ""
@@ -240,7 +241,23 @@ def _paper_start(*, paper_id: Any, task_id: str) -> Paper | None:
         paper = Paper.objects.select_for_update().filter(pk=paper_id).first()
         if paper is None or paper.status not in ACTIVE_STATUSES:
             return None
-        # Reprocessing starts clean, so results are never duplicated.
+        paper.attempts += 1
+        if paper.status == PaperStatus.PROCESSING:
+            # Redelivered while marked processing: the worker running it died (acks_late requeued it).
+            if paper.attempts > settings.PAPER_MAX_ATTEMPTS:
+                paper.save(update_fields=["attempts"])
+                paper_fail(
+                    paper_id=paper.pk, task_id=task_id, step=paper.current_step or "queue",
+                    error_code="worker_lost",
+                    error_message=f"Processing was interrupted {paper.attempts - 1} times (worker lost); giving up.",
+                )
+                return None
+            paper.status = PaperStatus.QUEUED
+            paper.status_message = (
+                f"Retrying after the worker was lost (attempt {paper.attempts} of {settings.PAPER_MAX_ATTEMPTS})"
+            )
+            paper.save()
+        # Reprocessing and retries start clean, so results are never duplicated.
         Entity.objects.filter(paper=paper).delete()
         paper.status = PaperStatus.PROCESSING
         paper.status_message = "Processing started"
@@ -250,6 +267,19 @@ def _paper_start(*, paper_id: Any, task_id: str) -> Paper | None:
         paper.current_step = PipelineStep.TEXT_EXTRACTION
         paper.save()
     return paper
+
+
+def paper_stalled_fail(*, now: datetime | None = None) -> int:
+    """Fail processing papers with no progress for PAPER_STALL_TIMEOUT, saying so in an ERROR event."""
+    cutoff = (now or utc_now()) - settings.PAPER_STALL_TIMEOUT
+    failed = 0
+    for paper in Paper.objects.filter(status=PaperStatus.PROCESSING, updated_at__lt=cutoff):
+        seconds = int(settings.PAPER_STALL_TIMEOUT.total_seconds())
+        failed += paper_fail(
+            paper_id=paper.pk, task_id=paper.task_id, step=paper.current_step or "queue", error_code="stalled",
+            error_message=f"No progress for {seconds} s; the worker processing it was probably lost.",
+        ) is not None
+    return failed
 
 
 def _paper_complete(*, paper: Paper) -> None:

@@ -15,3 +15,9 @@ def process_paper(self, paper_id: str) -> None:
 def event_log_prune() -> int:
     """Apply the event-log retention (beat runs it hourly on the system queue)."""
     return services.paper_events_prune()
+
+
+@shared_task(name="papers.tasks.stalled_papers_sweep", ignore_result=True)
+def stalled_papers_sweep() -> int:
+    """Fail papers whose processing stopped making progress (beat runs it every minute)."""
+    return services.paper_stalled_fail()

@@ -89,6 +89,8 @@ def live_system(django_db_setup, django_db_blocker):
         "SYSTEM_STATUS_INTERVAL": "1",
         "PROGRESS_MIN_INTERVAL": "0.05",
         "WS_PING_INTERVAL": "1",
+        # Pluggable by setting: marked papers run slowly, giving fault tests a window mid-paper.
+        "PAPER_ENTITY_EXTRACTOR": "tests.e2e.slow_extractor.extract_entities",
         "WS_PING_TIMEOUT": "2",
         "PYTHONUNBUFFERED": "1",
     }

@@ -132,3 +132,50 @@ def test_eta_extrapolates_from_elapsed_time(user):
     paper.started_at = utc_now() - timedelta(seconds=30)
     eta = services.ProgressReporter(paper=paper).estimate_completion(0.5)
     assert abs((eta - utc_now()).total_seconds() - 30) < 2
+
+
+def test_redelivery_after_a_lost_worker_retries_cleanly(user):
+    paper = queued_paper(user, SAMPLE_TEXT.encode(), "p.txt")
+    services._paper_start(paper_id=paper.pk, task_id=paper.task_id)  # the first worker dies after starting
+    Entity.objects.create(paper=paper, entity_type="MODEL", name="Leftover", confidence=0.5)
+    services.paper_process(paper_id=paper.pk, task_id=paper.task_id)  # acks_late redelivers the task
+    paper.refresh_from_db()
+    assert paper.status == "completed" and paper.attempts == 2
+    transitions = [(e["old_status"], e["new_status"], e["message"]) for e in log(paper)
+                   if e["event_type"] == "status_changed"]
+    assert transitions[1:4] == [
+        ("queued", "processing", "Processing started"),
+        ("processing", "queued", "Retrying after the worker was lost (attempt 2 of 3)"),
+        ("queued", "processing", "Processing started"),
+    ]
+    names = list(Entity.objects.filter(paper=paper).values_list("name", flat=True))
+    assert "Leftover" not in names and len(names) == len(set(names))
+
+
+def test_a_paper_that_keeps_killing_workers_fails_with_worker_lost(user, settings):
+    settings.PAPER_MAX_ATTEMPTS = 2
+    paper = queued_paper(user, SAMPLE_TEXT.encode(), "p.txt")
+    for _ in range(2):
+        services._paper_start(paper_id=paper.pk, task_id=paper.task_id)
+    assert services._paper_start(paper_id=paper.pk, task_id=paper.task_id) is None
+    paper.refresh_from_db()
+    assert (paper.status, paper.error_code) == ("failed", "worker_lost")
+    error = next(e for e in log(paper) if e["event_type"] == "error")
+    assert error["details"] == {"step": "text_extraction", "task_id": paper.task_id}
+
+
+def test_stalled_sweep_fails_papers_without_progress_and_says_so(user, settings):
+    settings.PAPER_STALL_TIMEOUT = timedelta(minutes=5)
+    stalled = queued_paper(user, SAMPLE_TEXT.encode(), "p.txt")
+    services._paper_start(paper_id=stalled.pk, task_id="t-1")
+    busy = queued_paper(user, SAMPLE_TEXT.encode(), "q.txt")
+    services._paper_start(paper_id=busy.pk, task_id="t-2")
+    Paper.objects.filter(pk=stalled.pk).update(updated_at=utc_now() - timedelta(minutes=6))
+    assert services.paper_stalled_fail() == 1
+    stalled.refresh_from_db()
+    assert (stalled.status, stalled.error_code) == ("failed", "stalled")
+    error, failed = log(stalled)[-2:]
+    assert error["event_type"] == "error" and "No progress for 300 s" in error["error_message"]
+    assert error["details"] == {"step": "text_extraction", "task_id": "t-1"}
+    assert failed["new_status"] == "failed"
+    assert Paper.objects.get(pk=busy.pk).status == "processing"
