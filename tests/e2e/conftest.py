@@ -1,5 +1,6 @@
 """End-to-end fixtures: real Daphne, real Celery workers and beat, on the session's real Redis and test database."""
 
+import contextlib
 import os
 import subprocess
 import time
@@ -66,7 +67,7 @@ def _wait_http(system: LiveSystem, timeout: float = 30) -> None:
     """Poll until Daphne answers HTTP (a port opening has no event to await)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if system.processes["daphne"].poll() is not None:
+        if any(p.poll() is not None for p in system.processes.values()):
             break
         try:
             requests.get(f"{system.base_url}/api/", timeout=1)
@@ -76,29 +77,37 @@ def _wait_http(system: LiveSystem, timeout: float = 30) -> None:
     raise AssertionError("Daphne did not start:\n" + system.log_tails())
 
 
-@pytest.fixture(scope="package")
-def live_system(django_db_setup, django_db_blocker):
-    """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them."""
+@contextlib.contextmanager
+def running_system(*, redis_url: str, name: str = ""):
+    """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them, on the test database."""
     from django.db import connection
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
         **os.environ,
+        "REDIS_URL": redis_url,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "SYSTEM_STATUS_INTERVAL": "1",
         "PROGRESS_MIN_INTERVAL": "0.05",
         "WS_PING_INTERVAL": "1",
+        "WS_PING_TIMEOUT": "2",
         # Pluggable by setting: marked papers run slowly, giving fault tests a window mid-paper.
         "PAPER_ENTITY_EXTRACTOR": "tests.e2e.slow_extractor.extract_entities",
-        "WS_PING_TIMEOUT": "2",
         "PYTHONUNBUFFERED": "1",
     }
     system = LiveSystem(base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws/papers")
     try:
-        for name, command in process_commands(port=str(port)).items():
-            system.start(name, command, env)
+        for process, command in process_commands(port=str(port)).items():
+            system.start(f"{name}{process}", command, env)
         _wait_http(system)
         yield system
     finally:
         system.stop()
+
+
+@pytest.fixture(scope="package")
+def live_system(django_db_setup, django_db_blocker):
+    """The system on the test session's Redis, shared by the end-to-end tests."""
+    with running_system(redis_url=os.environ["REDIS_URL"]) as system:
+        yield system
