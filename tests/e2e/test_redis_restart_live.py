@@ -75,7 +75,9 @@ async def test_redis_restart_mid_paper_loses_nothing(private_redis, alice):
         resumed = await open_client(system, access)
         reply = await request(resumed, {"type": "subscribe", "paper_id": paper["id"], "since": since, "id": "r"})
         assert reply["recovery"]["complete"] is True
-        replayed = [json.loads(await asyncio.wait_for(resumed.recv(), 10)) for _ in range(reply["recovery"]["replayed"])]
+        replayed = [
+            json.loads(await asyncio.wait_for(resumed.recv(), 10)) for _ in range(reply["recovery"]["replayed"])
+        ]
         received = [seen[seq] for seq in range(1, since + 1)] + replayed
         assert [e["seq"] for e in received] == list(range(1, reply["snapshot"]["seq"] + 1))
         for event in received:
