@@ -1,5 +1,6 @@
 """The /ws/papers consumer: parses, validates, authorizes and delegates; no business logic here."""
 
+import asyncio
 import json
 import logging
 import uuid
@@ -17,6 +18,7 @@ from .connection import (
     CLOSE_AUTHENTICATION_TIMEOUT,
     CLOSE_RATE_LIMITED,
     CLOSE_TOO_MANY_CONNECTIONS,
+    CLOSE_TOO_SLOW,
     TOPICS,
     ProtocolError,
     RecentlySent,
@@ -28,7 +30,8 @@ from .connection import (
     subscription_group,
     visible_paper_state,
 )
-from .events import PAPER_EVENT_TYPES, encode, format_timestamp, utc_now
+from .events import PAPER_EVENT_TYPES, PROGRESS_UPDATED, encode, format_timestamp, utc_now
+from .server import FLOW_EXTENSION
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,12 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.bucket = TokenBucket(settings.WS_RATE_LIMIT, settings.WS_RATE_BURST)
         self.rejected_in_a_row = 0
         self.auth_deadline, self.reauth_notice = Timer(), Timer()
+        # Backpressure from realtime.server; absent under other servers, where every send is written at once.
+        self.flow = self.scope.get("extensions", {}).get(FLOW_EXTENSION)
+        self.held_progress: dict[str, str] = {}
+        self.backlog = 0
+        self.flusher: asyncio.Task | None = None
+        self.too_slow = False
         await self.accept()
         session_user = self.scope.get("user")
         if session_user is not None and session_user.is_authenticated:
@@ -54,6 +63,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Leave every group this connection joined and stop its timers."""
         self.auth_deadline.cancel()
         self.reauth_notice.cancel()
+        if self.flusher is not None:
+            self.flusher.cancel()
         await self._become(None)
 
     # --- inbound ---
@@ -220,7 +231,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if not self.subscriptions.wants_paper_event(paper_id, message["event_type"]):
             return
         if self.recently_sent.first_time(paper_id, message.get("seq")):
-            await self.send(text_data=message["text"])
+            await self._deliver(paper_id, message["event_type"], message["text"])
 
     async def system_event(self, message: dict[str, Any]) -> None:
         """Forward a system_status event to topic "system" subscribers."""
@@ -242,6 +253,47 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         del self.subscriptions.papers[paper_id]
         await self.channel_layer.group_discard(subscription_group(paper_id=paper_id), self.channel_name)
         await self.send_json({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
+
+    # --- delivery policy for slow clients ---
+
+    async def _deliver(self, paper_id: str, event_type: str, text: str) -> None:
+        """Send now if the socket keeps up; else coalesce progress (latest wins) and cap everything else."""
+        if self.too_slow:
+            return
+        if self.flow is None or not self.flow.paused:
+            await self._send_in_order(paper_id, text)
+            return
+        if event_type == PROGRESS_UPDATED:
+            self.held_progress[paper_id] = text
+            if self.flusher is None:
+                self.flusher = asyncio.ensure_future(self._flush_when_writable())
+            return
+        self.backlog += len(text) + len(self.held_progress.get(paper_id, ""))
+        if self.backlog > settings.WS_SLOW_CLIENT_MAX_BYTES:
+            # Never drop status, entity, relationship or error events silently: disconnect instead; the
+            # client resumes with `since` and gets every one of them from the log.
+            self.too_slow = True
+            await self._fail(ProtocolError("too_slow", "The connection cannot keep up; resume with since.",
+                                           close=CLOSE_TOO_SLOW))
+            return
+        await self._send_in_order(paper_id, text)
+
+    async def _send_in_order(self, paper_id: str, text: str) -> None:
+        """Send a held progress event of the paper first, so its events stay in seq order."""
+        held = self.held_progress.pop(paper_id, None)
+        if held is not None:
+            await self.send(text_data=held)
+        await self.send(text_data=text)
+
+    async def _flush_when_writable(self) -> None:
+        """Once the socket drained, send the latest held progress of each paper."""
+        await self.flow.resumed.wait()
+        self.flusher = None
+        self.backlog = 0
+        held, self.held_progress = self.held_progress, {}
+        if not self.too_slow:
+            for text in held.values():
+                await self.send(text_data=text)
 
     # --- helpers ---
 

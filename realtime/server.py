@@ -1,8 +1,9 @@
-"""Daphne with the project's WebSocket settings: heartbeat interval and timeout, and the inbound size limit.
+"""Daphne with the project's WebSocket settings: heartbeat, inbound size limit, write backpressure.
 
 Run it like daphne itself: `python -m realtime.server -b 127.0.0.1 -p 8000 paperpipeline.asgi:application`.
 """
 
+import asyncio
 import os
 import sys
 
@@ -15,9 +16,52 @@ class PaperWebSocketFactory(daphne.server.WebSocketFactory):
     """Daphne's WebSocket factory with the options Daphne does not expose."""
 
     def setProtocolOptions(self, **options):
-        """Send a close frame with its code (1009, ping timeout) instead of only dropping the TCP connection."""
+        """Send a close frame with its code (1009, 4011, ping timeout) and give the peer time to read it."""
         options.setdefault("failByDrop", False)
+        options.setdefault("closeHandshakeTimeout", 5)
         super().setProtocolOptions(**options)
+
+
+FLOW_EXTENSION = "paperpipeline.flow"
+
+
+class TransportFlow:
+    """Write-side backpressure of one WebSocket, as a Twisted streaming producer: Twisted pauses it while the
+    socket's write buffer is over its high-water mark (64 KiB) and resumes it once the buffer drained."""
+
+    def __init__(self, forward=None):
+        self.forward = forward  # the producer registered before (Daphne's upgraded HTTP channel), kept informed
+        self.paused = False
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+
+    @classmethod
+    def attach(cls, transport) -> "TransportFlow":
+        """Register as the transport's producer, taking over (and forwarding to) the one already there."""
+        previous = transport.producer
+        if previous is not None:
+            transport.unregisterProducer()
+        flow = cls(forward=previous)
+        transport.registerProducer(flow, True)
+        return flow
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self.resumed.clear()
+        if self.forward is not None:
+            self.forward.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.resumed.set()
+        if self.forward is not None:
+            self.forward.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.paused = False
+        self.resumed.set()
+        if self.forward is not None:
+            self.forward.stopProducing()
 
 
 class PaperServer(Server):
@@ -30,6 +74,13 @@ class PaperServer(Server):
         kwargs["websocket_max_message_size"] = settings.WS_MAX_MESSAGE_BYTES
         kwargs["websocket_max_frame_size"] = settings.WS_MAX_MESSAGE_BYTES
         super().__init__(*args, **kwargs)
+
+    def create_application(self, protocol, scope):
+        """Give each WebSocket application its connection's flow state (ASGI scope extension)."""
+        if scope["type"] == "websocket":
+            flow = TransportFlow.attach(protocol.transport)
+            scope["extensions"] = {**scope.get("extensions", {}), FLOW_EXTENSION: flow}
+        return super().create_application(protocol, scope)
 
     def run(self):
         """Run Daphne with this project's factory (Server.run builds it from the module global)."""

@@ -78,7 +78,7 @@ def _wait_http(system: LiveSystem, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def running_system(*, redis_url: str, name: str = ""):
+def running_system(*, redis_url: str, name: str = "", **overrides: str):
     """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them, on the test database."""
     from django.db import connection
 
@@ -95,6 +95,7 @@ def running_system(*, redis_url: str, name: str = ""):
         # Pluggable by setting: marked papers run slowly, giving fault tests a window mid-paper.
         "PAPER_ENTITY_EXTRACTOR": "tests.e2e.slow_extractor.extract_entities",
         "PYTHONUNBUFFERED": "1",
+        **overrides,
     }
     system = LiveSystem(base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws/papers")
     try:

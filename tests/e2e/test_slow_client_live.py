@@ -1,0 +1,128 @@
+"""A client that stops reading, against the real Daphne: progress is coalesced, memory stays bounded, 4011 ends it."""
+
+import asyncio
+import json
+import os
+import struct
+
+import pytest
+from django.core.files.base import ContentFile
+from websockets.asyncio.client import connect
+
+from papers.models import Paper
+from realtime.broadcast import broadcast_event
+from realtime.connection import CLOSE_TOO_SLOW
+from tests.conftest import token_for
+from tests.e2e import rawws
+from tests.e2e.conftest import running_system
+from tests.e2e.test_pipeline_live import request
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def slow_system(django_db_setup):
+    """The system with the default heartbeat: a client that stops reading must fall to 4011, not to pings."""
+    with running_system(redis_url=os.environ["REDIS_URL"], name="slow-", WS_PING_INTERVAL="20",
+                        WS_PING_TIMEOUT="30") as system:
+        yield system
+
+
+@pytest.fixture
+def owned_paper(django_user_model):
+    user = django_user_model.objects.create_user(username="slowpoke", password="pw-slow-123")
+    paper = Paper(owner=user, title="slow")
+    paper.file.save("slow.txt", ContentFile(b"text"), save=False)
+    paper.save()
+    return user, paper
+
+
+def stalled_subscriber(system, user, paper):
+    """Authenticate and subscribe over a raw socket with a tiny receive buffer, then stop reading."""
+    port = int(system.base_url.rsplit(":", 1)[1])
+    sock = rawws.handshake(port, rcvbuf=4096)
+    rawws.send_json(sock, {"type": "authenticate", "token": token_for(user)})
+    assert rawws.read_json(sock)["type"] == "authenticated"
+    rawws.send_json(sock, {"type": "subscribe", "paper_id": str(paper.pk)})
+    assert rawws.read_json(sock)["type"] == "subscribed"
+    return sock
+
+
+async def fast_subscriber(system, user, paper):
+    """A client that reads everything: when it has seen an event, Daphne has fanned that event out."""
+    ws = await connect(system.ws_url, max_size=None, max_queue=None)  # buffers all: never backs up
+    await request(ws, {"type": "authenticate", "token": token_for(user), "id": "a"})
+    await request(ws, {"type": "subscribe", "paper_id": str(paper.pk), "id": "s"})
+    return ws
+
+
+async def seen_by(ws, last_seq: int) -> None:
+    async with asyncio.timeout(60):
+        while json.loads(await ws.recv()).get("seq") != last_seq:
+            pass
+
+
+def publish(payloads: list[dict], owner_id: int) -> None:
+    for payload in payloads:
+        broadcast_event(payload, owner_id=owner_id)
+
+
+def read_until_closed(sock) -> tuple[list[dict], int | None, int]:
+    """Drain everything the server queued for the socket: messages, the close code, the payload bytes."""
+    messages, total = [], 0
+    try:
+        while True:
+            opcode, payload = rawws.read_frame(sock)
+            total += len(payload)
+            if opcode == 0x8:
+                return messages, struct.unpack("!H", payload[:2])[0], total
+            if opcode == 0x1:
+                messages.append(json.loads(payload))
+    except (EOFError, ConnectionResetError, TimeoutError):
+        return messages, None, total
+
+
+async def test_a_client_that_stops_reading_is_closed_with_4011_and_costs_bounded_memory(slow_system, owned_paper):
+    user, paper = owned_paper
+    sock = await asyncio.to_thread(stalled_subscriber, slow_system, user, paper)
+    observer = await fast_subscriber(slow_system, user, paper)
+    pad = "x" * 25_000
+    payloads = [
+        {"event_type": "entity_extracted", "paper_id": str(paper.pk), "seq": seq, "pad": pad} for seq in range(1, 321)
+    ]  # 8 MB aimed at a client that reads nothing
+    await asyncio.to_thread(publish, payloads, user.pk)
+    await seen_by(observer, 320)
+    messages, code, received = await asyncio.to_thread(read_until_closed, sock)
+    assert code == CLOSE_TOO_SLOW, (code, len(messages), slow_system.log_tails())
+    assert (messages[-1]["type"], messages[-1]["code"]) == ("error", "too_slow")
+    seqs = [m["seq"] for m in messages[:-1]]
+    assert seqs == list(range(1, len(seqs) + 1)), "what was sent before closing is in order, without holes"
+    # All the server ever held for this client: the 1 MiB cap plus socket buffers, not the 8 MB published.
+    assert received < 4 * 1024 * 1024
+    await observer.close()
+
+
+async def test_progress_for_a_stalled_client_is_coalesced_to_the_latest(slow_system, owned_paper):
+    user, paper = owned_paper
+    sock = await asyncio.to_thread(stalled_subscriber, slow_system, user, paper)
+    observer = await fast_subscriber(slow_system, user, paper)
+    pad = "x" * 2000  # progress events are small; padding fills the socket buffers sooner
+    payloads = [
+        {"event_type": "progress_updated", "paper_id": str(paper.pk), "seq": seq, "pad": pad} for seq in range(1, 3001)
+    ] + [{"event_type": "status_changed", "paper_id": str(paper.pk), "seq": 3001}]
+    await asyncio.to_thread(publish, payloads, user.pk)
+    await seen_by(observer, 3001)
+
+    def drain() -> list[tuple[str, int]]:
+        rawws.send_json(sock, {"type": "ping", "id": "end"})
+        seen = []
+        while (message := rawws.read_json(sock)).get("id") != "end":
+            seen.append((message["event_type"], message["seq"]))
+        return seen
+
+    seen = await asyncio.to_thread(drain)
+    progress = [seq for kind, seq in seen if kind == "progress_updated"]
+    assert seen[-2:] == [("progress_updated", 3000), ("status_changed", 3001)], seen[-3:]
+    assert len(progress) < 3000 and progress == sorted(progress), "coalesced, latest wins, order kept"
+    sock.close()
+    await observer.close()

@@ -1,0 +1,82 @@
+"""Delivery policy for a connection whose socket is backed up: progress coalesced, the rest capped then closed."""
+
+import json
+
+import pytest
+
+from realtime.broadcast import broadcast_event
+from realtime.connection import CLOSE_TOO_SLOW
+from realtime.events import SystemStatusEvent
+from realtime.server import FLOW_EXTENSION, TransportFlow
+from tests.conftest import communicator, token_for
+from tests.realtime.test_consumer import TIMEOUT, make_paper, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def event(paper_id: str, seq: int, event_type: str, size: int = 0) -> dict:
+    """A paper event payload as the outbox would publish it (fields beyond the routing ones are opaque here)."""
+    return {"event_type": event_type, "paper_id": paper_id, "seq": seq, "padding": "x" * size}
+
+
+async def subscribed_with_flow(user, paper):
+    """A connection whose write backpressure the test controls, like Daphne's transport would."""
+    flow = TransportFlow()
+    ws = communicator()
+    ws.scope["extensions"] = {FLOW_EXTENSION: flow}
+    await ws.connect(timeout=TIMEOUT)
+    await send(ws, {"type": "authenticate", "token": token_for(user)})
+    await send(ws, {"type": "subscribe", "paper_id": str(paper.pk)})
+    await send(ws, {"type": "subscribe", "topic": "system"})
+    return ws, flow
+
+
+async def processed(ws) -> None:
+    """Wait until the consumer handled everything published so far (a system event is never held back)."""
+    await broadcast_event(SystemStatusEvent(queue_size=7, active_workers=0, processing_rate=0, system_load=0))
+    assert json.loads(await ws.receive_from(timeout=TIMEOUT))["event_type"] == "system_status"
+
+
+async def receive_seqs(ws, count: int) -> list[int]:
+    return [json.loads(await ws.receive_from(timeout=TIMEOUT))["seq"] for _ in range(count)]
+
+
+async def test_progress_is_coalesced_while_backed_up_and_the_latest_sent_on_drain(user):
+    paper = await make_paper(user)
+    ws, flow = await subscribed_with_flow(user, paper)
+    paper_id = str(paper.pk)
+    flow.pauseProducing()
+    for seq in range(1, 51):
+        await broadcast_event(event(paper_id, seq, "progress_updated"), owner_id=user.pk)
+    await broadcast_event(event(paper_id, 51, "progress_updated"), owner_id=user.pk)
+    await processed(ws)
+    flow.resumeProducing()
+    assert await receive_seqs(ws, 1) == [51], "only the latest progress survives"
+    await broadcast_event(event(paper_id, 52, "status_changed"), owner_id=user.pk)
+    assert await receive_seqs(ws, 1) == [52]
+    await ws.disconnect()
+
+
+async def test_other_events_keep_order_and_are_never_dropped_silently(user, settings):
+    settings.WS_SLOW_CLIENT_MAX_BYTES = 10_000
+    paper = await make_paper(user)
+    ws, flow = await subscribed_with_flow(user, paper)
+    paper_id = str(paper.pk)
+    flow.pauseProducing()
+    await broadcast_event(event(paper_id, 1, "progress_updated"), owner_id=user.pk)
+    await broadcast_event(event(paper_id, 2, "entity_extracted", size=100), owner_id=user.pk)
+    assert await receive_seqs(ws, 2) == [1, 2], "a held progress goes out before the paper's next event"
+    for seq in range(3, 200):  # 2 KB each: over the 10 KB cap after a few
+        await broadcast_event(event(paper_id, seq, "entity_extracted", size=2000), owner_id=user.pk)
+    delivered = []
+    while True:
+        output = await ws.receive_output(timeout=TIMEOUT)
+        if output["type"] == "websocket.close":
+            break
+        message = json.loads(output["text"])
+        if message.get("type") == "error":
+            assert message["code"] == "too_slow"
+        else:
+            delivered.append(message["seq"])
+    assert output["code"] == CLOSE_TOO_SLOW
+    assert delivered == list(range(3, 3 + len(delivered))) and len(delivered) < 10, "capped, in order, then closed"
