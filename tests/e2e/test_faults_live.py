@@ -1,4 +1,4 @@
-"""Real faults on real processes: a Celery worker process killed with SIGKILL mid-paper."""
+"""Real faults on real processes: a worker process killed with SIGKILL mid-paper, a client dropped mid-paper."""
 
 import asyncio
 import json
@@ -6,11 +6,12 @@ import os
 import signal
 
 import pytest
+import requests
 
 from paperpipeline.celery import app
 from tests.conftest import SAMPLE_TEXT
 from tests.e2e.slow_extractor import MARKER
-from tests.e2e.test_pipeline_live import events_until_final, open_client, token, upload
+from tests.e2e.test_pipeline_live import events_until_final, open_client, request, token, upload
 from tests.schemas import assert_wire_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -55,3 +56,28 @@ async def test_sigkill_of_the_worker_process_mid_paper_leads_to_a_clean_retry(li
     names = [(e["entity_type"], e["entity_name"]) for e in events if e["event_type"] == "entity_extracted"]
     assert ("MODEL", "NovaNet") in names and len(names) == len(set(names))
     await ws.close()
+
+
+async def test_a_client_dropped_mid_paper_resumes_with_since_and_sees_every_event_once(live_system, alice):
+    access = await token(live_system, *alice)
+    first = await open_client(live_system, access, "papers")
+    paper = await upload(live_system, access, "slow.txt", (MARKER + "\n" + SAMPLE_TEXT).encode())
+    received: list[dict] = []
+    async with asyncio.timeout(60):
+        while not received or received[-1].get("step") != "entity_extraction":
+            received.append(json.loads(await first.recv()))
+    await first.close()  # dropped mid-paper; the paper goes on without this client
+
+    resumed = await open_client(live_system, access)
+    reply = await request(resumed, {"type": "subscribe", "paper_id": paper["id"], "since": received[-1]["seq"],
+                                    "id": "resume"})
+    assert reply["recovery"]["complete"] is True
+    received += await events_until_final(resumed, paper["id"])
+    assert [e["seq"] for e in received] == list(range(1, len(received) + 1)), "every event exactly once"
+    assert received[-1]["new_status"] == "completed"
+    logged = await asyncio.to_thread(
+        requests.get, f"{live_system.base_url}/api/papers/{paper['id']}/events/",
+        headers={"Authorization": f"Bearer {access}"}, timeout=10,
+    )
+    assert logged.json()["events"] == received
+    await resumed.close()
