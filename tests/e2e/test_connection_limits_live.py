@@ -1,39 +1,21 @@
 """Heartbeat and the inbound size limit, enforced by the real Daphne server (realtime.server)."""
 
 import asyncio
-import base64
 import json
-import os
-import socket
 import time
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.e2e import rawws
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def raw_handshake(port: int) -> socket.socket:
-    """Open a WebSocket at the byte level; the caller then never answers a ping."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            "GET /ws/papers HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return sock
 
 
 def test_a_peer_that_never_answers_pings_is_dropped(live_system):
     port = int(live_system.base_url.rsplit(":", 1)[1])
-    sock = raw_handshake(port)
+    sock = rawws.handshake(port)
     started = time.monotonic()
     received = b""
     try:
