@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
+CHROMIUM ?= /usr/bin/chromium
+
 .PHONY: run test lint bench clean
 
 $(BIN)/python:
@@ -17,7 +19,11 @@ $(STAMP): requirements.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python -m paperpipeline.launcher
 
-test: $(STAMP)
+# Browser tests drive Debian's Chromium (never a downloaded browser); install it when it is missing.
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -78,6 +78,15 @@ def paper_recovery(*, paper_id: Any, since: int, up_to: int, limit: int) -> tupl
     return payloads, {**recovery, "replayed": len(payloads)}
 
 
+def paper_status_history(*, paper_id: Any) -> list[dict[str, Any]]:
+    """The paper's retained status_changed payloads, oldest first."""
+    return list(
+        PaperEvent.objects.filter(paper_id=paper_id, event_type="status_changed")
+        .order_by("seq")
+        .values_list("payload", flat=True)
+    )
+
+
 def entity_list(*, paper: Paper) -> QuerySet[Entity]:
     """Entities of a paper, grouped by type."""
     return Entity.objects.filter(paper=paper).order_by("entity_type", "-confidence", "name")

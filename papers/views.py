@@ -36,10 +36,21 @@ def paper_detail(request: HttpRequest, paper_id) -> HttpResponse:
     paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
     if paper is None:
         raise Http404("No such paper.")
+    entities = selectors.entity_list(paper=paper)
     context = {
         "paper": paper,
         "snapshot": selectors.paper_snapshot(paper=paper),
-        "entities": selectors.entity_list(paper=paper),
+        "entity_groups": _grouped(entities),
         "relationships": selectors.relationship_list(paper=paper),
+        "timeline": selectors.paper_status_history(paper_id=paper.pk),
     }
     return render(request, "papers/paper_detail.html", context)
+
+
+def _grouped(entities) -> list[tuple[str, list]]:
+    """Entities by type, in the order readers scan them."""
+    order = ["MODEL", "DATASET", "METRIC", "TASK", "METHOD"]
+    groups = {kind: [] for kind in order}
+    for entity in entities:
+        groups.setdefault(entity.entity_type, []).append(entity)
+    return list(groups.items())

@@ -33,6 +33,14 @@ class LiveSystem:
     ws_url: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+
+    def restart(self, name: str) -> None:
+        """Stop one process with SIGTERM and start it again the same way (same port for Daphne)."""
+        process = self.processes[name]
+        process.terminate()
+        process.wait(timeout=20)
+        self.start(name, *self.commands[name])
 
     def log_tails(self, lines: int = 40) -> str:
         """The end of every process's log, for assertion messages."""
@@ -44,8 +52,10 @@ class LiveSystem:
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
         """Start one process with its output in a log file."""
+        mode = "a" if name in self.logs else "w"  # a restart appends to the same log
+        self.commands[name] = (command, env)
         self.logs[name] = ARTIFACTS / f"{name}.log"
-        handle = self.logs[name].open("w")
+        handle = self.logs[name].open(mode)
         self.processes[name] = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -85,7 +95,7 @@ def running_system(*, redis_url: str, name: str = "", **overrides: str):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "REDIS_URL": redis_url,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "SYSTEM_STATUS_INTERVAL": "1",

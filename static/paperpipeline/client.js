@@ -1,0 +1,208 @@
+// The browser client of /ws/papers (docs/browser-client.md): one small ES module, no build step.
+// Connect, authenticate (Django session or JWT), subscribe, reconnect with exponential backoff and
+// jitter, resume every paper with `since`, app-level heartbeat, token refresh, and a connection state.
+
+const RESUMABLE = "paper";
+
+export class PaperStream extends EventTarget {
+  constructor({
+    url = defaultUrl(),
+    access = null, // a SimpleJWT access token; omit to use the Django session cookie
+    refresh = null, // a refresh token, to renew `access` when the server asks
+    refreshUrl = "/api/token/refresh/",
+    heartbeatMs = 15000,
+    backoff = { initialMs: 500, maxMs: 15000 },
+  } = {}) {
+    super();
+    Object.assign(this, { url, access, refresh, refreshUrl, heartbeatMs, backoff });
+    this.state = "offline";
+    this.socket = null;
+    this.attempt = 0;
+    this.wanted = new Map(); // key → subscribe message, replayed on every (re)connect
+    this.papers = new Map(); // paper_id → {upTo: contiguous high-water seq, seen: Set of seqs above it}
+    this.nextId = 1;
+    this.pending = new Map();
+    this.closedByUser = false;
+  }
+
+  connect() {
+    this.closedByUser = false;
+    this.#open();
+    return this;
+  }
+
+  close() {
+    this.closedByUser = true;
+    clearTimeout(this.retryTimer);
+    this.socket?.close(1000);
+    this.#setState("offline");
+  }
+
+  // `since`: the seq the page was rendered at, so nothing between render and subscribe is missed.
+  subscribePaper(paperId, { eventTypes = null, since = null } = {}) {
+    const message = { type: "subscribe", paper_id: paperId };
+    if (eventTypes) message.event_types = eventTypes;
+    this.wanted.set(`${RESUMABLE}:${paperId}`, message);
+    if (!this.papers.has(paperId)) this.papers.set(paperId, { upTo: since, seen: new Set() });
+    return this.#sendIfOpen(this.#withSince(message));
+  }
+
+  subscribeTopic(topic, { eventTypes = null } = {}) {
+    const message = { type: "subscribe", topic };
+    if (eventTypes) message.event_types = eventTypes;
+    this.wanted.set(`topic:${topic}`, message);
+    return this.#sendIfOpen(message);
+  }
+
+  unsubscribePaper(paperId) {
+    this.wanted.delete(`${RESUMABLE}:${paperId}`);
+    this.papers.delete(paperId);
+    return this.#sendIfOpen({ type: "unsubscribe", paper_id: paperId });
+  }
+
+  // --- internals ---
+
+  #open() {
+    this.#setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.onopen = () => this.#onOpen();
+    socket.onmessage = (frame) => this.#onMessage(JSON.parse(frame.data));
+    socket.onclose = (event) => this.#onClose(event);
+  }
+
+  async #onOpen() {
+    try {
+      if (this.access) {
+        const reply = await this.#request({ type: "authenticate", token: this.access });
+        if (reply.type === "error") throw new Error(reply.message);
+      }
+      for (const message of this.wanted.values()) {
+        const reply = await this.#request(message.paper_id ? this.#withSince(message) : message);
+        if (reply.type === "error") this.#emit("protocol_error", reply);
+      }
+      this.attempt = 0;
+      this.#setState("connected");
+      this.#startHeartbeat();
+    } catch (error) {
+      this.#emit("protocol_error", { code: "client", message: String(error) });
+      this.socket?.close(4000);
+    }
+  }
+
+  #withSince(message) {
+    const track = this.papers.get(message.paper_id);
+    return track && track.upTo !== null ? { ...message, since: track.upTo } : message;
+  }
+
+  #onMessage(message) {
+    if (message.event_type) return this.#onEvent(message);
+    const waiter = message.id !== undefined && this.pending.get(message.id);
+    if (waiter) {
+      this.pending.delete(message.id);
+      waiter(message);
+    }
+    if (message.type === "subscribed" && message.paper_id) this.#onSnapshot(message);
+    if (message.type === "reauthenticate") this.#renewToken();
+    if (message.type === "unsubscribed" && message.reason) {
+      this.wanted.delete(`${RESUMABLE}:${message.paper_id}`);
+      this.papers.delete(message.paper_id);
+    }
+    // Paper "error" events keep their name; error replies to client messages are "protocol_error".
+    this.#emit(message.type === "error" ? "protocol_error" : message.type, message);
+  }
+
+  #onSnapshot(reply) {
+    const track = this.papers.get(reply.paper_id) || { upTo: null, seen: new Set() };
+    // Without a complete recovery the snapshot is the new starting point: render from it.
+    if (track.upTo === null || !reply.recovery || !reply.recovery.complete) {
+      track.upTo = reply.snapshot.seq;
+      track.seen.clear();
+    }
+    this.papers.set(reply.paper_id, track);
+  }
+
+  #onEvent(event) {
+    if (event.seq !== undefined) {
+      const track = this.papers.get(event.paper_id);
+      if (track) {
+        if (event.seq <= track.upTo || track.seen.has(event.seq)) return; // already delivered once
+        track.seen.add(event.seq);
+        while (track.seen.has(track.upTo + 1)) track.seen.delete(++track.upTo);
+      }
+    }
+    this.#emit("event", event);
+    this.#emit(event.event_type, event);
+  }
+
+  #onClose(event) {
+    clearInterval(this.heartbeat);
+    for (const waiter of this.pending.values()) waiter({ type: "error", code: "disconnected" });
+    this.pending.clear();
+    if (this.closedByUser) return;
+    if (event.code === 4001 || event.code === 4004) {
+      this.#setState("offline"); // credentials rejected or revoked: retrying cannot help
+      this.#emit("protocol_error", { code: event.code === 4001 ? "authentication_failed" : "access_revoked" });
+      return;
+    }
+    this.attempt += 1;
+    const ceiling = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.attempt - 1));
+    const delay = Math.random() * ceiling; // full jitter: a restarted server is not hit by every client at once
+    this.#setState(navigator.onLine === false ? "offline" : "reconnecting");
+    this.retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  #startHeartbeat() {
+    clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(async () => {
+      const reply = await Promise.race([
+        this.#request({ type: "ping" }),
+        new Promise((resolve) => setTimeout(() => resolve(null), this.heartbeatMs)),
+      ]);
+      if (!reply) this.socket?.close(4000); // no pong: the link is dead even if the socket looks open
+    }, this.heartbeatMs);
+  }
+
+  async #renewToken() {
+    if (!this.refresh) return;
+    const response = await fetch(this.refreshUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh: this.refresh }),
+    });
+    if (!response.ok) return this.#emit("protocol_error", { code: "token_refresh_failed" });
+    const body = await response.json();
+    this.access = body.access;
+    if (body.refresh) this.refresh = body.refresh;
+    await this.#request({ type: "authenticate", token: this.access });
+    this.#emit("token", { access: this.access });
+  }
+
+  #request(message) {
+    const id = `c${this.nextId++}`;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      this.socket.send(JSON.stringify({ ...message, id }));
+    });
+  }
+
+  #sendIfOpen(message) {
+    if (this.socket?.readyState === WebSocket.OPEN && this.state === "connected") return this.#request(message);
+    return Promise.resolve(null); // sent on connect, with everything else wanted
+  }
+
+  #setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.#emit("state", { state });
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function defaultUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws/papers`;
+}
