@@ -21,9 +21,10 @@ def paper_list_visible(*, user) -> QuerySet[Paper]:
     return papers if user.is_staff else papers.filter(owner=user)
 
 
-def paper_get_visible(*, user, paper_id: Any) -> Paper | None:
+def paper_get_visible(*, user, paper_id: Any, lock: bool = False) -> Paper | None:
     """The paper if it exists and the user may see it; None otherwise, so both cases look alike."""
-    return paper_list_visible(user=user).filter(pk=paper_id).first()
+    papers = paper_list_visible(user=user).filter(pk=paper_id)
+    return (papers.select_for_update(of=("self",)) if lock else papers).first()
 
 
 def paper_last_seq(*, paper_id: Any) -> int:

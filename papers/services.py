@@ -146,9 +146,11 @@ def _send_process_task(paper_id: str, task_id: str) -> None:
 
 def paper_reprocess(*, paper: Paper) -> Paper:
     """Queue a paper again unless it is already queued or processing."""
-    if paper.status in ACTIVE_STATUSES:
-        raise ValidationError("The paper is already being processed.", code="already_active")
-    return paper_enqueue(paper=paper, message="Queued for reprocessing")
+    with transaction.atomic():
+        paper = Paper.objects.select_for_update().get(pk=paper.pk)  # two requests at once queue it once
+        if paper.status in ACTIVE_STATUSES:
+            raise ValidationError("The paper is already being processed.", code="already_active")
+        return paper_enqueue(paper=paper, message="Queued for reprocessing")
 
 
 def paper_cancel(*, paper: Paper) -> Paper:
@@ -173,10 +175,10 @@ def paper_delete(*, paper: Paper) -> None:
 
 
 def paper_fail(*, paper_id: Any, task_id: str, step: str, error_code: str, error_message: str) -> Paper | None:
-    """Record an ERROR event and mark the paper failed, in one transaction; a no-op unless it is active."""
+    """Record an ERROR event and mark the paper failed, in one transaction; a no-op unless that task is current."""
     with transaction.atomic():
         paper = Paper.objects.select_for_update().filter(pk=paper_id).first()
-        if paper is None or paper.status not in ACTIVE_STATUSES:
+        if paper is None or paper.status not in ACTIVE_STATUSES or (paper.task_id and paper.task_id != task_id):
             return None
         paper_event_append(
             paper=paper,
@@ -241,6 +243,8 @@ def _paper_start(*, paper_id: Any, task_id: str) -> Paper | None:
         paper = Paper.objects.select_for_update().filter(pk=paper_id).first()
         if paper is None or paper.status not in ACTIVE_STATUSES:
             return None
+        if paper.task_id and paper.task_id != task_id:
+            return None  # a stale task: the paper was queued again since, under a new task id
         paper.attempts += 1
         if paper.status == PaperStatus.PROCESSING:
             # Redelivered while marked processing: the worker running it died (acks_late requeued it).
@@ -273,21 +277,28 @@ def paper_stalled_fail(*, now: datetime | None = None) -> int:
     """Fail processing papers with no progress for PAPER_STALL_TIMEOUT, saying so in an ERROR event."""
     cutoff = (now or utc_now()) - settings.PAPER_STALL_TIMEOUT
     failed = 0
-    for paper in Paper.objects.filter(status=PaperStatus.PROCESSING, updated_at__lt=cutoff):
-        seconds = int(settings.PAPER_STALL_TIMEOUT.total_seconds())
-        failed += paper_fail(
-            paper_id=paper.pk, task_id=paper.task_id, step=paper.current_step or "queue", error_code="stalled",
-            error_message=f"No progress for {seconds} s; the worker processing it was probably lost.",
-        ) is not None
+    seconds = int(settings.PAPER_STALL_TIMEOUT.total_seconds())
+    stale = Paper.objects.filter(status=PaperStatus.PROCESSING, updated_at__lt=cutoff).values_list("pk", flat=True)
+    for paper_id in stale:
+        with transaction.atomic():
+            # Re-read under the lock: progress made since the scan means it is not stalled after all.
+            paper = Paper.objects.select_for_update().get(pk=paper_id)
+            if paper.status != PaperStatus.PROCESSING or paper.updated_at >= cutoff:
+                continue
+            failed += paper_fail(
+                paper_id=paper.pk, task_id=paper.task_id, step=paper.current_step or "queue", error_code="stalled",
+                error_message=f"No progress for {seconds} s; the worker processing it was probably lost.",
+            ) is not None
     return failed
 
 
 def _paper_complete(*, paper: Paper) -> None:
     """Mark a processed paper completed, unless it was cancelled meanwhile."""
     with transaction.atomic():
-        paper = Paper.objects.select_for_update().get(pk=paper.pk)
-        if paper.status != PaperStatus.PROCESSING:
-            raise PaperNotActive(paper.status)
+        current = Paper.objects.select_for_update().get(pk=paper.pk)
+        if current.status != PaperStatus.PROCESSING or current.task_id != paper.task_id:
+            raise PaperNotActive(current.status)
+        paper = current
         paper.status = PaperStatus.COMPLETED
         paper.status_message = "Processing completed"
         paper.completed_at = paper.estimated_completion = utc_now()
@@ -363,7 +374,9 @@ class ProgressReporter:
         overall = round(start + (end - start) * step_progress, 4)
         eta = self.estimate_completion(overall)
         with transaction.atomic():
-            updated = Paper.objects.filter(pk=self.paper.pk, status=PaperStatus.PROCESSING).update(
+            updated = Paper.objects.filter(
+                pk=self.paper.pk, status=PaperStatus.PROCESSING, task_id=self.paper.task_id
+            ).update(
                 progress=overall, current_step=step, step_progress=round(step_progress, 4),
                 estimated_completion=eta, updated_at=utc_now(),
             )

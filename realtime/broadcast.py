@@ -34,13 +34,17 @@ def user_connections_group(user_id: int) -> str:
     return f"conn.user.{user_id}"
 
 
-def layer_message(payload: dict[str, Any]) -> dict[str, Any]:
-    """Wrap a wire payload for the channel layer, JSON-encoded once for every recipient."""
+def layer_message(payload: dict[str, Any], owner_id: int | None = None) -> dict[str, Any]:
+    """Wrap a wire payload for the channel layer, JSON-encoded once for every recipient.
+
+    The owner travels with each paper event so every consumer authorizes it again on arrival.
+    """
     if "paper_id" not in payload:
         return {"type": SYSTEM_MESSAGE, "text": encode(payload)}
     return {
         "type": PAPER_MESSAGE,
         "paper_id": payload["paper_id"],
+        "owner_id": owner_id,
         "seq": payload.get("seq"),
         "event_type": payload["event_type"],
         "text": encode(payload),
@@ -60,7 +64,7 @@ def target_groups(payload: dict[str, Any], owner_id: int | None) -> list[str]:
 def broadcast_event(event: Event | dict[str, Any], *, owner_id: int | None = None):
     """Publish an event once to its groups; await the result in async code, call it plainly in sync code."""
     payload = event.to_dict() if isinstance(event, Event) else event
-    return _publish(target_groups(payload, owner_id), layer_message(payload))
+    return _publish(target_groups(payload, owner_id), layer_message(payload, owner_id))
 
 
 def broadcast_control(group: str, message: dict[str, Any]):

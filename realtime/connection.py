@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import transaction
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
@@ -78,6 +79,7 @@ class PaperState:
     """What a subscribe reply carries about a paper, plus the events to replay after it."""
 
     snapshot: dict[str, Any]
+    owner_id: int
     missed: list[dict[str, Any]] = field(default_factory=list)
     recovery: dict[str, Any] | None = None
 
@@ -85,16 +87,19 @@ class PaperState:
 @database_sync_to_async
 def visible_paper_state(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
     """Snapshot, and with `since` the missed events, of a paper the user may see; None if missing or not theirs."""
-    paper = selectors.paper_get_visible(user=user, paper_id=paper_id)
-    if paper is None:
-        return None
-    snapshot = selectors.paper_snapshot(paper=paper)
+    # The row lock waits for any transaction appending to the paper's log (they all hold it), so the
+    # snapshot's state and its seq describe the same moment.
+    with transaction.atomic():
+        paper = selectors.paper_get_visible(user=user, paper_id=paper_id, lock=True)
+        if paper is None:
+            return None
+        snapshot = selectors.paper_snapshot(paper=paper)
     if since is None:
-        return PaperState(snapshot=snapshot)
+        return PaperState(snapshot=snapshot, owner_id=paper.owner_id)
     missed, recovery = selectors.paper_recovery(
         paper_id=paper.pk, since=since, up_to=snapshot["seq"], limit=replay_limit
     )
-    return PaperState(snapshot=snapshot, missed=missed, recovery=recovery)
+    return PaperState(snapshot=snapshot, owner_id=paper.owner_id, missed=missed, recovery=recovery)
 
 
 # --- subscriptions ---
@@ -107,12 +112,12 @@ class Subscriptions:
     papers: dict[str, frozenset[str] | None] = field(default_factory=dict)
     topics: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
-    def wants_paper_event(self, paper_id: str, event_type: str) -> bool:
-        """Whether any subscription of this connection covers this paper event."""
-        for filters in (self.papers.get(paper_id, False), self.topics.get(TOPIC_PAPERS, False)):
-            if filters is ALL_TYPES or (filters is not False and event_type in filters):
-                return True
-        return False
+    def wants_paper_event(self, paper_id: str, event_type: str, *, topic_allowed: bool) -> bool:
+        """Whether a subscription covers this paper event; the topic only for papers the user may see."""
+        candidates = [self.papers.get(paper_id, False)]
+        if topic_allowed:
+            candidates.append(self.topics.get(TOPIC_PAPERS, False))
+        return any(f is ALL_TYPES or (f is not False and event_type in f) for f in candidates)
 
     def wants_system(self) -> bool:
         """Whether the connection subscribed to topic "system"."""

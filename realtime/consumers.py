@@ -19,6 +19,7 @@ from .connection import (
     CLOSE_RATE_LIMITED,
     CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_TOO_SLOW,
+    TOPIC_PAPERS,
     TOPICS,
     ProtocolError,
     RecentlySent,
@@ -65,6 +66,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.reauth_notice.cancel()
         if self.flusher is not None:
             self.flusher.cancel()
+        if self.user is not None:
+            clients.remove(self.user.pk, self.channel_name)  # first: counts stay right even if Redis fails
         await self._become(None)
 
     # --- inbound ---
@@ -82,7 +85,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
             await self._send_error("invalid_json", "The message is not valid JSON.")
             return
         if not isinstance(content, dict):
@@ -108,6 +111,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         token = content.get("token")
         if not isinstance(token, str) or not token:
             raise ProtocolError("invalid_message", '"token" must be a non-empty string.')
+        self.auth_deadline.cancel()  # no timeout or expiry fires while the token is checked; a bad one closes
         user, expires = await authenticate_token(token)
         await self._become(user)
         reply = {"type": "authenticated", "user": {"id": user.pk, "username": user.get_username()}}
@@ -144,11 +148,15 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(group, self.channel_name)
         state = await visible_paper_state(self.user, paper_id, since, settings.REALTIME_REPLAY_LIMIT)
         if state is None:
-            if paper_id not in self.subscriptions.papers:
-                await self.channel_layer.group_discard(group, self.channel_name)
+            # Refused, or no longer visible: an earlier subscription to it ends too.
+            self.subscriptions.papers.pop(paper_id, None)
+            await self.channel_layer.group_discard(group, self.channel_name)
             raise ProtocolError("not_found", "No such paper.")
+        if not self._topic_covers(state.owner_id):
+            # Events up to the snapshot queued behind this handler are covered by it; a connection on
+            # topic "papers" was already receiving them, so for it nothing is dropped.
+            self.recently_sent.raise_floor(paper_id, state.snapshot["seq"])
         self.subscriptions.papers[paper_id] = event_types
-        self.recently_sent.raise_floor(paper_id, state.snapshot["seq"])
         reply = {"type": "subscribed", "paper_id": paper_id, "event_types": _listed(event_types),
                  "snapshot": state.snapshot}
         if state.recovery is not None:
@@ -156,7 +164,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         await self._reply(reply, request_id)
         for payload in state.missed:
             if event_types is None or payload["event_type"] in event_types:
-                await self.send(text_data=encode(payload))
+                await self._deliver(paper_id, payload["event_type"], encode(payload))  # replay obeys backpressure
 
     async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
         """Drop one subscription; unknown ones are an error so clients notice their own mistakes."""
@@ -177,11 +185,12 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
     async def _become(self, user) -> None:
         """Switch the connection's user (None: anonymous), leaving the old user's groups and limits."""
         if user is not None and self.user is not None and user.pk == self.user.pk:
+            await self._apply_staff_flag(user.is_staff)  # a renewed token brings a fresh user row
             return
         if self.user is not None:
+            clients.remove(self.user.pk, self.channel_name)
             await self._leave_all()
             await self.channel_layer.group_discard(user_connections_group(self.user.pk), self.channel_name)
-            clients.remove(self.user.pk, self.channel_name)
         self.user = user
         self.reauth_notice.cancel()
         if user is None:
@@ -209,10 +218,14 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(reply)
 
     async def _authentication_expired(self) -> None:
+        if utc_now() < self.close_at:
+            return  # renewed meanwhile
         await self._fail(ProtocolError("authentication_expired", "The access token expired; authenticate again.",
                                        close=CLOSE_AUTHENTICATION_EXPIRED))
 
     async def _authentication_timed_out(self) -> None:
+        if self.user is not None:
+            return  # authenticated meanwhile
         await self._fail(ProtocolError("authentication_timeout", "No authentication in time.",
                                        close=CLOSE_AUTHENTICATION_TIMEOUT))
 
@@ -228,7 +241,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
     async def paper_event(self, message: dict[str, Any]) -> None:
         """Forward a paper event, already encoded, if a subscription wants it and it was not sent yet."""
         paper_id = message["paper_id"]
-        if not self.subscriptions.wants_paper_event(paper_id, message["event_type"]):
+        # A paper subscription was authorized when made (and is revoked on change); topic events are
+        # authorized one by one, since a connection may sit in a paper's group it was refused.
+        topic_allowed = self.user is not None and (self.user.is_staff or message.get("owner_id") == self.user.pk)
+        if not self.subscriptions.wants_paper_event(paper_id, message["event_type"], topic_allowed=topic_allowed):
             return
         if self.recently_sent.first_time(paper_id, message.get("seq")):
             await self._deliver(paper_id, message["event_type"], message["text"])
@@ -243,13 +259,37 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         revoked = ProtocolError("access_revoked", "The account is no longer active.", close=CLOSE_ACCESS_REVOKED)
         await self._fail(revoked)
 
+    async def user_changed(self, message: dict[str, Any]) -> None:
+        """The account was saved: follow a change of its staff flag at once."""
+        await self._apply_staff_flag(message["is_staff"])
+
+    async def _apply_staff_flag(self, is_staff: bool) -> None:
+        """Move topic "papers" between the staff and the own-papers group; a demotion re-checks every paper."""
+        if self.user is None or self.user.is_staff == is_staff:
+            return
+        topic = TOPIC_PAPERS in self.subscriptions.topics
+        if topic:
+            old_group = subscription_group(topic=TOPIC_PAPERS, user=self.user)
+            await self.channel_layer.group_discard(old_group, self.channel_name)
+        self.user.is_staff = is_staff
+        if topic:
+            new_group = subscription_group(topic=TOPIC_PAPERS, user=self.user)
+            await self.channel_layer.group_add(new_group, self.channel_name)
+        if not is_staff:
+            for paper_id in list(self.subscriptions.papers):
+                await self.paper_revoked({"paper_id": paper_id, "reason": "access_changed"})
+
     async def paper_revoked(self, message: dict[str, Any]) -> None:
         """A paper was deleted or changed hands: end the subscription unless the user may still see it."""
         paper_id = message["paper_id"]
         if paper_id not in self.subscriptions.papers:
             return
-        if message["reason"] != "deleted" and await visible_paper_state(self.user, paper_id, None, 0):
-            return
+        if message["reason"] != "deleted":
+            try:
+                if await visible_paper_state(self.user, paper_id, None, 0):
+                    return
+            except Exception:
+                logger.exception("re-checking access to %s failed; ending the subscription to be safe", paper_id)
         del self.subscriptions.papers[paper_id]
         await self.channel_layer.group_discard(subscription_group(paper_id=paper_id), self.channel_name)
         await self.send_json({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
@@ -261,6 +301,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if self.too_slow:
             return
         if self.flow is None or not self.flow.paused:
+            self.backlog = 0  # the socket drained: the cap counts one backed-up stretch, not a lifetime
             await self._send_in_order(paper_id, text)
             return
         if event_type == PROGRESS_UPDATED:
@@ -303,11 +344,19 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await step
         except ProtocolError as exc:
             await self._fail(exc, request_id)
+        except Exception:
+            # A database or Redis failure while handling one message must not end the connection.
+            logger.exception("handling a client message failed")
+            await self._send_error("internal_error", "The server could not handle this message; retry.", request_id)
 
     async def _fail(self, exc: ProtocolError, request_id: Any = None) -> None:
         await self._send_error(exc.code, exc.message, request_id)
         if exc.close is not None:
             await self.close(code=exc.close)
+
+    def _topic_covers(self, owner_id: int) -> bool:
+        """Whether topic "papers" already brings this connection the events of a paper with this owner."""
+        return TOPIC_PAPERS in self.subscriptions.topics and (self.user.is_staff or owner_id == self.user.pk)
 
     def _check_room(self, replacing: bool) -> None:
         """Refuse a new subscription beyond the per-connection limit (replacing one is always fine)."""
@@ -377,7 +426,7 @@ def _parse_event_types(content: dict[str, Any]) -> frozenset[str] | None:
 def _parse_since(content: dict[str, Any]) -> int | None:
     """The optional resume point: the last seq the client saw of this paper."""
     since = content.get("since")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or not 0 <= since < 2**63):
         raise ProtocolError("invalid_message", '"since" must be a non-negative integer (the last seq you saw).')
     return since
 

@@ -1,4 +1,4 @@
-"""Hooks on users: a deactivated or deleted user's connections are closed."""
+"""Hooks on users: a deactivated or deleted user's connections are closed; a staff change is applied live."""
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -14,9 +14,14 @@ def revoke_user_connections(user_id: int) -> None:
 
 
 def user_saved(sender, instance, created: bool = False, raw: bool = False, **kwargs) -> None:
-    """Deactivation revokes access at once, not when the token expires."""
-    if not raw and not created and not instance.is_active:
+    """Deactivation revokes access at once, not when the token expires; a staff change applies at once."""
+    if raw or created:
+        return
+    if not instance.is_active:
         revoke_user_connections(instance.pk)
+        return
+    group, message = user_connections_group(instance.pk), {"type": "user.changed", "is_staff": instance.is_staff}
+    transaction.on_commit(lambda: broadcast_control(group, message), robust=True)
 
 
 def user_deleted(sender, instance, **kwargs) -> None:

@@ -20,6 +20,7 @@ from .serializers import (
 )
 
 EVENT_PAGE_LIMIT = 1000
+MAX_SEQ = 2**63 - 1  # the database's bigint
 
 
 def _as_api_error(exc: DjangoValidationError, field: str) -> ValidationError:
@@ -68,8 +69,8 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         """The paper's event log after ?since=SEQ (default 0), oldest first, at most 1000 per page."""
         paper = self.get_object()
         since = request.query_params.get("since", "0")
-        if not since.isdigit():
-            raise ValidationError({"since": ["Must be a non-negative integer."], "code": "invalid_since"})
+        if not (since.isascii() and since.isdigit()) or int(since) > MAX_SEQ:
+            raise ValidationError({"since": ["Must be a non-negative integer seq."], "code": "invalid_since"})
         events = list(selectors.paper_events_since(paper_id=paper.pk, since=int(since), limit=EVENT_PAGE_LIMIT + 1))
         more = len(events) > EVENT_PAGE_LIMIT
         events = events[:EVENT_PAGE_LIMIT]

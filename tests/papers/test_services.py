@@ -78,10 +78,10 @@ def test_corrupt_pdf_fails_with_an_error_event(user):
 def test_unexpected_exception_fails_the_paper_with_the_step(user, settings):
     settings.PAPER_ENTITY_EXTRACTOR = "tests.papers.test_services.exploding_extractor"
     paper = queued_paper(user, SAMPLE_TEXT.encode(), "p.txt")
-    services.paper_process(paper_id=paper.pk, task_id="task-9")
+    services.paper_process(paper_id=paper.pk, task_id=paper.task_id)
     error = next(e for e in log(paper) if e["event_type"] == "error")
     assert error["error_code"] == "processing_failed"
-    assert error["details"] == {"step": "entity_extraction", "task_id": "task-9"}
+    assert error["details"] == {"step": "entity_extraction", "task_id": paper.task_id}
     assert "entity extraction" in error["error_message"] and "kaboom" in error["error_message"]
     assert Paper.objects.get(pk=paper.pk).status == "failed"
 
@@ -116,7 +116,7 @@ def test_a_cancelled_paper_is_not_started(user):
 def test_progress_reporter_throttles_between_boundaries(user, settings):
     settings.PROGRESS_MIN_INTERVAL = 10
     paper = queued_paper(user, SAMPLE_TEXT.encode(), "p.txt")
-    paper = services._paper_start(paper_id=paper.pk, task_id="t")
+    paper = services._paper_start(paper_id=paper.pk, task_id=paper.task_id)
     now = [0.0]
     reporter = services.ProgressReporter(paper=paper, clock=lambda: now[0])
     for fraction in (0.0, 0.2, 0.4, 1.0):
@@ -167,15 +167,28 @@ def test_a_paper_that_keeps_killing_workers_fails_with_worker_lost(user, setting
 def test_stalled_sweep_fails_papers_without_progress_and_says_so(user, settings):
     settings.PAPER_STALL_TIMEOUT = timedelta(minutes=5)
     stalled = queued_paper(user, SAMPLE_TEXT.encode(), "p.txt")
-    services._paper_start(paper_id=stalled.pk, task_id="t-1")
+    services._paper_start(paper_id=stalled.pk, task_id=stalled.task_id)
     busy = queued_paper(user, SAMPLE_TEXT.encode(), "q.txt")
-    services._paper_start(paper_id=busy.pk, task_id="t-2")
+    services._paper_start(paper_id=busy.pk, task_id=busy.task_id)
     Paper.objects.filter(pk=stalled.pk).update(updated_at=utc_now() - timedelta(minutes=6))
     assert services.paper_stalled_fail() == 1
     stalled.refresh_from_db()
     assert (stalled.status, stalled.error_code) == ("failed", "stalled")
     error, failed = log(stalled)[-2:]
     assert error["event_type"] == "error" and "No progress for 300 s" in error["error_message"]
-    assert error["details"] == {"step": "text_extraction", "task_id": "t-1"}
+    assert error["details"] == {"step": "text_extraction", "task_id": stalled.task_id}
     assert failed["new_status"] == "failed"
     assert Paper.objects.get(pk=busy.pk).status == "processing"
+
+
+def test_a_stale_task_from_before_a_reprocess_does_nothing(user):
+    paper = queued_paper(user, SAMPLE_TEXT.encode(), "p.txt")
+    old_task = paper.task_id
+    services.paper_cancel(paper=paper)
+    paper = services.paper_reprocess(paper=Paper.objects.get(pk=paper.pk))
+    services.paper_process(paper_id=paper.pk, task_id=old_task)  # the old delivery arrives late
+    paper.refresh_from_db()
+    assert (paper.status, paper.attempts) == ("queued", 0)
+    assert services.paper_fail(paper_id=paper.pk, task_id=old_task, step="x", error_code="e", error_message="m") is None
+    services.paper_process(paper_id=paper.pk, task_id=paper.task_id)
+    assert Paper.objects.get(pk=paper.pk).status == "completed"

@@ -163,3 +163,59 @@ def test_token_bucket_refills_at_its_rate():
 
 def test_utc_now_is_aware():
     assert utc_now().tzinfo is not None
+
+
+async def test_topic_events_are_authorized_one_by_one(user, other_user):
+    """Even in a group it should not be in (e.g. briefly, while a refused subscribe is checked), a connection
+    on topic "papers" only forwards events of papers its user may see."""
+    from channels.layers import get_channel_layer
+
+    from realtime.broadcast import layer_message
+    from realtime.connection import clients
+    from tests.realtime.test_consumer import assert_nothing_pending
+
+    theirs = await make_paper(other_user)
+    ws = await connected(user)
+    await send(ws, {"type": "subscribe", "topic": "papers"})
+    await send(ws, {"type": "subscribe", "topic": "system"})
+    [channel] = clients._by_user[user.pk]
+    foreign = {"event_type": "entity_extracted", "paper_id": str(theirs.pk), "seq": 1}
+    await get_channel_layer().send(channel, layer_message(foreign, owner_id=other_user.pk))
+    await assert_nothing_pending(ws)
+    await ws.disconnect()
+
+
+async def test_a_server_failure_while_handling_a_message_keeps_the_connection(user, monkeypatch):
+    from realtime import connection
+
+    async def broken(*args):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("realtime.consumers.visible_paper_state", broken)
+    ws = await connected(user)
+    reply = await send(ws, {"type": "subscribe", "paper_id": "123e4567-e89b-12d3-a456-426614174000", "id": 9})
+    assert (reply["type"], reply["code"], reply["id"]) == ("error", "internal_error", 9)
+    assert (await send(ws, {"type": "ping"}))["type"] == "pong"
+    await ws.disconnect()
+    assert connection.clients.count(user.pk) == 0
+
+
+def _demote(user) -> None:
+    user.is_staff = False
+    user.save()
+
+
+async def test_a_demoted_staff_user_loses_other_peoples_papers_at_once(user, staff_user):
+    from tests.realtime.test_consumer import assert_nothing_pending
+
+    theirs = await make_paper(user)
+    ws = await connected(staff_user)
+    await send(ws, {"type": "subscribe", "topic": "papers"})
+    await send(ws, {"type": "subscribe", "topic": "system"})
+    await send(ws, {"type": "subscribe", "paper_id": str(theirs.pk)})
+    await sync_to_async(_demote)(staff_user)
+    notice = await ws.receive_json_from(timeout=TIMEOUT)
+    assert notice == {"type": "unsubscribed", "paper_id": str(theirs.pk), "reason": "access_changed"}
+    await set_status(theirs.pk, PaperStatus.QUEUED)
+    await assert_nothing_pending(ws)
+    await ws.disconnect()
