@@ -129,10 +129,23 @@ export class PaperStream extends EventTarget {
         if (event.seq <= track.upTo || track.seen.has(event.seq)) return; // already delivered once
         track.seen.add(event.seq);
         while (track.seen.has(track.upTo + 1)) track.seen.delete(++track.upTo);
+        if (track.seen.size) this.#fillGapLater(event.paper_id);
       }
     }
     this.#emit("event", event);
     this.#emit(event.event_type, event);
+  }
+
+  // A gap that is still open after a moment (events lost live, or progress coalesced for a slow
+  // socket) is filled from the server's log by subscribing again with `since`.
+  #fillGapLater(paperId) {
+    const track = this.papers.get(paperId);
+    if (track.gapTimer) return;
+    track.gapTimer = setTimeout(() => {
+      track.gapTimer = null;
+      const message = this.wanted.get(`${RESUMABLE}:${paperId}`);
+      if (track.seen.size && message && this.state === "connected") this.#request(this.#withSince(message));
+    }, 2000);
   }
 
   #onClose(event) {
