@@ -9,21 +9,24 @@ from . import services
 from .models import Entity, Paper, PaperEvent, Relationship
 
 
-class EntityInline(admin.TabularInline):
+class ExtractedInline(admin.TabularInline):
+    """Extracted data is the pipeline's to write: shown, never added or edited by hand."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EntityInline(ExtractedInline):
     model = Entity
-    extra = 0
-    fields = ["entity_type", "name", "confidence", "mentions"]
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = False
+    fields = readonly_fields = ["entity_type", "name", "confidence", "mentions"]
 
 
-class RelationshipInline(admin.TabularInline):
+class RelationshipInline(ExtractedInline):
     model = Relationship
-    extra = 0
-    fields = ["relationship_type", "source", "target", "confidence", "evidence"]
-    readonly_fields = fields
-    can_delete = False
+    fields = readonly_fields = ["relationship_type", "source", "target", "confidence", "evidence"]
 
 
 class PaperAdminForm(forms.ModelForm):

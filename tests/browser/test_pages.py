@@ -138,3 +138,21 @@ def test_the_list_works_without_javascript(browser, browser_system, alice, tmp_p
     expect(page.locator(".messages")).to_contain_text("plain-upload.pdf uploaded and queued")
     expect(page.get_by_role("link", name="plain-upload")).to_be_visible()
     context.close()
+
+
+def test_admin_change_page_shows_live_progress(page, browser_system, alice, staff, tmp_path):
+    page.goto(f"{browser_system.base_url}/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw-root-123")
+    page.click("input[type=submit]")
+    session = requests.Session()
+    credentials = {"username": "alice", "password": "pw-alice-123"}
+    token = session.post(f"{browser_system.base_url}/api/token/", json=credentials)
+    headers = {"Authorization": f"Bearer {token.json()['access']}"}
+    paper = session.post(f"{browser_system.base_url}/api/papers/", headers=headers,
+                         files={"file": ("slow.pdf", slow_pdf(tmp_path).read_bytes())}).json()
+    page.goto(f"{browser_system.base_url}/admin/papers/paper/{paper['id']}/change/")
+    expect(page.locator(".field-current_step .readonly")).to_have_text("entity_extraction", timeout=30_000)
+    expect(page.locator(".field-status .readonly")).to_have_text("Completed", timeout=PAPER_TIMEOUT)
+    expect(page.locator(".field-progress .readonly")).to_have_text("1.0")
+    page.screenshot(path=SCREENSHOTS / "admin-change-page.png", full_page=True)
