@@ -29,7 +29,7 @@ async def client(mode, url, token, paper_id, latencies, counts, ready):
                 counts[0] += 1
 
 
-async def main(mode, url, n, out, token=None, paper_id=None):
+async def main(mode, url, n, token=None, paper_id=None):
     latencies, counts, ready = [], [0], asyncio.Semaphore(0)
     tasks = []
     for i in range(n):
@@ -43,9 +43,9 @@ async def main(mode, url, n, out, token=None, paper_id=None):
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    Path(out).write_text(json.dumps({"deliveries": counts[0], "latencies_ms": latencies}))  # once, at the end
+    return {"deliveries": counts[0], "latencies_ms": latencies}
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    asyncio.run(main(args[0], args[1], int(args[2]), args[3], *args[4:]))
+    mode, url, n, out, *rest = sys.argv[1:]
+    Path(out).write_text(json.dumps(asyncio.run(main(mode, url, int(n), *rest))))
