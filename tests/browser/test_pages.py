@@ -34,6 +34,23 @@ def slow_pdf(tmp_path, name="novanet-slow.pdf"):
     return path
 
 
+def admin_log_in(page, system) -> None:
+    """Log in through the admin's own login form."""
+    page.goto(f"{system.base_url}/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw-root-123")
+    page.click("input[type=submit]")
+
+
+def upload_slow_paper_as_alice(system, tmp_path) -> dict:
+    """Upload through the API, as a script would, while a page watches."""
+    session = requests.Session()
+    token = session.post(f"{system.base_url}/api/token/", json={"username": "alice", "password": "pw-alice-123"})
+    headers = {"Authorization": f"Bearer {token.json()['access']}"}
+    files = {"file": ("slow.pdf", slow_pdf(tmp_path).read_bytes())}
+    return session.post(f"{system.base_url}/api/papers/", headers=headers, files=files).json()
+
+
 def api_entities(system, paper_id: str) -> list[str]:
     session = requests.Session()
     token = session.post(f"{system.base_url}/api/token/", json={"username": "alice", "password": "pw-alice-123"})
@@ -112,16 +129,8 @@ def test_a_daphne_restart_mid_paper_is_survived(page, browser_system, alice, tmp
 
 
 def test_admin_changelist_shows_live_status(page, browser_system, alice, staff, tmp_path):
-    page.goto(f"{browser_system.base_url}/admin/login/")
-    page.fill("#id_username", "root")
-    page.fill("#id_password", "pw-root-123")
-    page.click("input[type=submit]")
-    session = requests.Session()
-    credentials = {"username": "alice", "password": "pw-alice-123"}
-    token = session.post(f"{browser_system.base_url}/api/token/", json=credentials)
-    headers = {"Authorization": f"Bearer {token.json()['access']}"}
-    paper = session.post(f"{browser_system.base_url}/api/papers/", headers=headers,
-                         files={"file": ("slow.pdf", slow_pdf(tmp_path).read_bytes())}).json()
+    admin_log_in(page, browser_system)
+    paper = upload_slow_paper_as_alice(browser_system, tmp_path)
     page.goto(f"{browser_system.base_url}/admin/papers/paper/")
     row = page.locator(f"input.action-select[value='{paper['id']}']").locator("xpath=ancestor::tr")
     expect(row.locator(".field-status")).to_have_text("Completed", timeout=PAPER_TIMEOUT)
@@ -141,16 +150,8 @@ def test_the_list_works_without_javascript(browser, browser_system, alice, tmp_p
 
 
 def test_admin_change_page_shows_live_progress(page, browser_system, alice, staff, tmp_path):
-    page.goto(f"{browser_system.base_url}/admin/login/")
-    page.fill("#id_username", "root")
-    page.fill("#id_password", "pw-root-123")
-    page.click("input[type=submit]")
-    session = requests.Session()
-    credentials = {"username": "alice", "password": "pw-alice-123"}
-    token = session.post(f"{browser_system.base_url}/api/token/", json=credentials)
-    headers = {"Authorization": f"Bearer {token.json()['access']}"}
-    paper = session.post(f"{browser_system.base_url}/api/papers/", headers=headers,
-                         files={"file": ("slow.pdf", slow_pdf(tmp_path).read_bytes())}).json()
+    admin_log_in(page, browser_system)
+    paper = upload_slow_paper_as_alice(browser_system, tmp_path)
     page.goto(f"{browser_system.base_url}/admin/papers/paper/{paper['id']}/change/")
     expect(page.locator(".field-current_step .readonly")).to_have_text("entity_extraction", timeout=30_000)
     expect(page.locator(".field-status .readonly")).to_have_text("Completed", timeout=PAPER_TIMEOUT)
