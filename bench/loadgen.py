@@ -19,7 +19,9 @@ async def client(mode, url, token, paper_id, latencies, counts, ready):
             await ws.send(json.dumps({"type": "subscribe", "paper_id": paper_id}))
             for _ in range(2):
                 reply = json.loads(await ws.recv())
-                assert reply["type"] in ("authenticated", "subscribed"), reply
+                if reply["type"] not in ("authenticated", "subscribed"):
+                    print("FAILED", reply, file=sys.stderr, flush=True)
+                    raise SystemExit(f"client setup failed: {reply}")
         ready.release()
         async for frame in ws:
             now = time.time_ns()

@@ -32,9 +32,11 @@ from .connection import (
     visible_paper_state,
 )
 from .events import PAPER_EVENT_TYPES, PROGRESS_UPDATED, encode, format_timestamp, utc_now
+from .fanout import fanout
 from .server import FLOW_EXTENSION
 
 logger = logging.getLogger(__name__)
+
 
 class PaperConsumer(AsyncJsonWebsocketConsumer):
     """One client connection to the paper event stream."""
@@ -53,6 +55,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.backlog = 0
         self.flusher: asyncio.Task | None = None
         self.too_slow = False
+        self.holding: list[dict[str, Any]] | None = None
         await self.accept()
         session_user = self.scope.get("user")
         if session_user is not None and session_user.is_authenticated:
@@ -133,7 +136,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             raise ProtocolError("invalid_message", '"since" applies to paper subscriptions only.')
         self._check_room(target["topic"] in self.subscriptions.topics)
         self.subscriptions.topics[target["topic"]] = event_types
-        await self.channel_layer.group_add(subscription_group(**target, user=self.user), self.channel_name)
+        await fanout().join(subscription_group(**target, user=self.user), self)
         reply = {"type": "subscribed", **target, "event_types": _listed(event_types)}
         await self._reply(reply, request_id)
 
@@ -141,16 +144,28 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self, paper_id: str, event_types: frozenset[str] | None, since: int | None, request_id: Any
     ) -> None:
         """Reply with the snapshot, replay what the client missed since `since`, then continue live."""
-        # Join before reading the log, so no event falls between the two; the floor then drops live
-        # events the snapshot or the replay already covered (they queue behind this handler).
+        # Join before reading the log, so no event falls between the two; live events are held until the
+        # reply and replay are sent, and the floor then drops those the snapshot or replay covered.
         self._check_room(paper_id in self.subscriptions.papers)
         group = subscription_group(paper_id=paper_id)
-        await self.channel_layer.group_add(group, self.channel_name)
+        self.holding = []  # live events wait until the reply and the replay are out
+        try:
+            await fanout().join(group, self)
+            await self._send_paper_state(paper_id, group, event_types, since, request_id)
+        finally:
+            held, self.holding = self.holding, None
+            for message in held:
+                await self.fanout_message(message)
+
+    async def _send_paper_state(
+        self, paper_id: str, group: str, event_types: frozenset[str] | None, since: int | None, request_id: Any
+    ) -> None:
+        """Reply with the snapshot (or not_found) and replay what the client missed."""
         state = await visible_paper_state(self.user, paper_id, since, settings.REALTIME_REPLAY_LIMIT)
         if state is None:
             # Refused, or no longer visible: an earlier subscription to it ends too.
             self.subscriptions.papers.pop(paper_id, None)
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await fanout().leave(group, self)
             raise ProtocolError("not_found", "No such paper.")
         if not self._topic_covers(state.owner_id):
             # Events up to the snapshot queued behind this handler are covered by it; a connection on
@@ -175,7 +190,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if key not in registry:
             raise ProtocolError("not_subscribed", "There is no such subscription on this connection.")
         del registry[key]
-        await self.channel_layer.group_discard(subscription_group(**target, user=self.user), self.channel_name)
+        await fanout().leave(subscription_group(**target, user=self.user), self)
         await self._reply({"type": "unsubscribed", **target}, request_id)
 
     async def on_ping(self, content: dict[str, Any], request_id: Any) -> None:
@@ -236,7 +251,18 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         "ping": on_ping,
     }
 
-    # --- outbound: layer messages (type "paper.event" → paper_event) ---
+    # --- outbound: from the process's fan-out (events) and the channel layer (control messages) ---
+
+    async def fanout_message(self, message: dict[str, Any]) -> None:
+        """Take one message of a group this connection is in; events inline, control in its own task."""
+        if self.holding is not None:
+            self.holding.append(message)
+        elif message["type"] == "paper.event":
+            await self.paper_event(message)
+        elif message["type"] == "system.event":
+            await self.system_event(message)
+        elif message["type"] == "paper.revoked":
+            asyncio.ensure_future(self._guarded(self.paper_revoked(message)))  # it may query the database
 
     async def paper_event(self, message: dict[str, Any]) -> None:
         """Forward a paper event, already encoded, if a subscription wants it and it was not sent yet."""
@@ -270,11 +296,11 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         topic = TOPIC_PAPERS in self.subscriptions.topics
         if topic:
             old_group = subscription_group(topic=TOPIC_PAPERS, user=self.user)
-            await self.channel_layer.group_discard(old_group, self.channel_name)
+            await fanout().leave(old_group, self)
         self.user.is_staff = is_staff
         if topic:
             new_group = subscription_group(topic=TOPIC_PAPERS, user=self.user)
-            await self.channel_layer.group_add(new_group, self.channel_name)
+            await fanout().join(new_group, self)
         if not is_staff:
             for paper_id in list(self.subscriptions.papers):
                 await self.paper_revoked({"paper_id": paper_id, "reason": "access_changed"})
@@ -291,7 +317,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             except Exception:
                 logger.exception("re-checking access to %s failed; ending the subscription to be safe", paper_id)
         del self.subscriptions.papers[paper_id]
-        await self.channel_layer.group_discard(subscription_group(paper_id=paper_id), self.channel_name)
+        await fanout().leave(subscription_group(paper_id=paper_id), self)
         await self.send_json({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
 
     # --- delivery policy for slow clients ---
@@ -372,9 +398,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
     async def _leave_all(self) -> None:
         """Discard every group membership and subscription."""
         for paper_id in list(self.subscriptions.papers):
-            await self.channel_layer.group_discard(subscription_group(paper_id=paper_id), self.channel_name)
+            await fanout().leave(subscription_group(paper_id=paper_id), self)
         for topic in list(self.subscriptions.topics):
-            await self.channel_layer.group_discard(subscription_group(topic=topic, user=self.user), self.channel_name)
+            await fanout().leave(subscription_group(topic=topic, user=self.user), self)
         self.subscriptions = Subscriptions()
 
     async def _reply(self, reply: dict[str, Any], request_id: Any) -> None:

@@ -1,0 +1,90 @@
+"""Process-local fan-out of paper and system events: one Redis subscription per group per process, each
+message decoded once and handed to every local member in one loop, with no channel-layer hop per recipient.
+
+Publishers are unchanged: `realtime.broadcast` PUBLISHes to the channel layer's group channels
+(`<prefix>__group__<group>`, in the layer's serialization), which this reads directly.
+"""
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class Member(Protocol):
+    async def fanout_message(self, message: dict[str, Any]) -> None: ...
+
+
+class Fanout:
+    """The members of each group in this process, and the one reader that feeds them."""
+
+    def __init__(self):
+        config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+        self.prefix = f"{config.get('prefix', 'asgi')}__group__"
+        self.redis = aioredis.Redis.from_url(config["hosts"][0])
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.members: dict[str, set[Member]] = {}
+        self.deserialize = get_channel_layer().deserialize
+        self.reader: asyncio.Task | None = None
+
+    async def join(self, group: str, member: Member) -> None:
+        """Add a member; the first one of a group subscribes this process to it."""
+        members = self.members.setdefault(group, set())
+        members.add(member)
+        if len(members) == 1:
+            await self.pubsub.subscribe(self.prefix + group)
+        if self.reader is None:
+            self.reader = asyncio.ensure_future(self._read())
+
+    async def leave(self, group: str, member: Member) -> None:
+        """Remove a member; the last one out unsubscribes."""
+        members = self.members.get(group)
+        if not members or member not in members:
+            return
+        members.discard(member)
+        if not members:
+            del self.members[group]
+            await self.pubsub.unsubscribe(self.prefix + group)
+
+    async def _read(self) -> None:
+        """Decode each message once and deliver it to the group's members in turn."""
+        while True:
+            try:
+                if not self.pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await self.pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis went away: redis-py reconnects and resubscribes on the next read.
+                logger.warning("fan-out reader lost Redis; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if message is None:
+                continue
+            group = message["channel"].decode()[len(self.prefix):]
+            decoded = self.deserialize(message["data"])
+            for member in list(self.members.get(group, ())):
+                try:
+                    await member.fanout_message(decoded)
+                except Exception:
+                    logger.exception("delivering to one member failed")
+
+
+_by_loop: dict[asyncio.AbstractEventLoop, Fanout] = {}
+
+
+def fanout() -> Fanout:
+    """This event loop's fan-out (one per Daphne process; one per test loop)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _by_loop:
+        for stale in [other for other in _by_loop if other.is_closed()]:
+            del _by_loop[stale]
+        _by_loop[loop] = Fanout()
+    return _by_loop[loop]
