@@ -78,7 +78,11 @@ class Target:
     def stop(self) -> None:
         if self.process:
             self.process.terminate()
-            self.process.wait(timeout=20)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # a server still draining a backlog of 1,000 sockets
+                self.process.kill()
+                self.process.wait()
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
