@@ -119,15 +119,17 @@ def run_load(target: Target, subscribers: int, rate: float, seconds: float) -> d
         gen.stdin.close()
         gen.wait(timeout=60)
     published = json.loads(pub_out.read_text())
-    latencies, delivered = [], 0
+    latencies, delivered, failed = [], 0, 0
     for out in outs:
         data = json.loads(out.read_text())
         delivered += data["deliveries"]
         latencies += data["latencies_ms"]
+        failed += len(data["failed_clients"])
     expected = published["published"] * subscribers
     return {
         "subscribers": subscribers, "rate": rate, "published": published["published"],
         "expected_deliveries": expected, "deliveries": delivered, "loss": round(1 - delivered / expected, 4),
+        "failed_clients": failed,
         "deliveries_per_s": round(delivered / published["elapsed_s"], 1),
         "latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                        "p99.9": percentile(latencies, 0.999)},
@@ -150,12 +152,15 @@ def main() -> None:
             target.start()
             runs = {"latency": [], "throughput": []}
             try:
+                # A pause between runs lets the server finish closing the previous run's sockets.
                 for subscribers in SUBSCRIBERS:
                     runs["latency"].append(run_load(target, subscribers, 10, SECONDS))
                     print(name, runs["latency"][-1], flush=True)
+                    time.sleep(3)
                 for rate in RATES:
                     runs["throughput"].append(run_load(target, max(SUBSCRIBERS), rate, SECONDS))
                     print(name, runs["throughput"][-1], flush=True)
+                    time.sleep(3)
             finally:
                 target.stop()
             lossless = [r["deliveries_per_s"] for r in runs["throughput"] if r["loss"] == 0]
