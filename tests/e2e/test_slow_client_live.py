@@ -12,6 +12,7 @@ from websockets.asyncio.client import connect
 from papers.models import Paper
 from realtime.broadcast import broadcast_event
 from realtime.connection import CLOSE_TOO_SLOW
+from realtime.events import SystemStatusEvent
 from tests.conftest import token_for
 from tests.e2e import rawws
 from tests.e2e.conftest import running_system
@@ -48,17 +49,21 @@ def stalled_subscriber(system, user, paper):
     return sock
 
 
-async def fast_subscriber(system, user, paper):
-    """A client that reads everything: when it has seen an event, Daphne has fanned that event out."""
-    ws = await connect(system.ws_url, max_size=None, max_queue=None)  # buffers all: never backs up
+async def fast_subscriber(system, user):
+    """A client on topic "system" only: it never backs up, and it sees the sentinel published last."""
+    ws = await connect(system.ws_url, max_size=None, max_queue=None)
     await request(ws, {"type": "authenticate", "token": token_for(user), "id": "a"})
-    await request(ws, {"type": "subscribe", "paper_id": str(paper.pk), "id": "s"})
+    await request(ws, {"type": "subscribe", "topic": "system", "id": "s"})
     return ws
 
 
-async def seen_by(ws, last_seq: int) -> None:
+async def handed_out(ws) -> None:
+    """Publish a sentinel after the payloads and wait for it: each Daphne process reads one Redis
+    subscription in order, so every earlier event has been handed to the stalled consumer by then."""
+    sentinel = SystemStatusEvent(queue_size=9999, active_workers=0, processing_rate=0, system_load=0)
+    await asyncio.to_thread(broadcast_event, sentinel)
     async with asyncio.timeout(60):
-        while json.loads(await ws.recv()).get("seq") != last_seq:
+        while json.loads(await ws.recv()).get("queue_size") != 9999:
             pass
 
 
@@ -85,13 +90,13 @@ def read_until_closed(sock) -> tuple[list[dict], int | None, int]:
 async def test_a_client_that_stops_reading_is_closed_with_4011_and_costs_bounded_memory(slow_system, owned_paper):
     user, paper = owned_paper
     sock = await asyncio.to_thread(stalled_subscriber, slow_system, user, paper)
-    observer = await fast_subscriber(slow_system, user, paper)
+    observer = await fast_subscriber(slow_system, user)
     pad = "x" * 25_000
     payloads = [
         {"event_type": "entity_extracted", "paper_id": str(paper.pk), "seq": seq, "pad": pad} for seq in range(1, 321)
     ]  # 8 MB aimed at a client that reads nothing
     await asyncio.to_thread(publish, payloads, user.pk)
-    await seen_by(observer, 320)
+    await handed_out(observer)
     messages, code, received = await asyncio.to_thread(read_until_closed, sock)
     assert code == CLOSE_TOO_SLOW, (code, len(messages), slow_system.log_tails())
     assert (messages[-1]["type"], messages[-1]["code"]) == ("error", "too_slow")
@@ -105,13 +110,13 @@ async def test_a_client_that_stops_reading_is_closed_with_4011_and_costs_bounded
 async def test_progress_for_a_stalled_client_is_coalesced_to_the_latest(slow_system, owned_paper):
     user, paper = owned_paper
     sock = await asyncio.to_thread(stalled_subscriber, slow_system, user, paper)
-    observer = await fast_subscriber(slow_system, user, paper)
+    observer = await fast_subscriber(slow_system, user)
     pad = "x" * 2000  # progress events are small; padding fills the socket buffers sooner
     payloads = [
         {"event_type": "progress_updated", "paper_id": str(paper.pk), "seq": seq, "pad": pad} for seq in range(1, 3001)
     ] + [{"event_type": "status_changed", "paper_id": str(paper.pk), "seq": 3001}]
     await asyncio.to_thread(publish, payloads, user.pk)
-    await seen_by(observer, 3001)
+    await handed_out(observer)
 
     def drain() -> list[tuple[str, int]]:
         rawws.send_json(sock, {"type": "ping", "id": "end"})
