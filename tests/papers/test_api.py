@@ -109,7 +109,8 @@ def test_events_since_returns_the_logged_payloads(api, text_upload):
     later = api.get(f"/api/papers/{paper_id}/events/?since=1").data
     assert later["events"] == everything["events"][1:]
     assert later["events"][0] == PaperEvent.objects.get(paper=paper, seq=2).payload
-    assert api.get(f"/api/papers/{paper_id}/events/?since=-1").status_code == 400
+    for bad in ("-1", "²", "1" * 25, "x"):  # negative, a Unicode digit, past bigint, not a number
+        assert api.get(f"/api/papers/{paper_id}/events/?since={bad}").status_code == 400
 
 
 def test_cancel_and_reprocess(api, text_upload):

@@ -16,7 +16,6 @@ from realtime.connection import (
     CLOSE_TOO_MANY_CONNECTIONS,
     TokenBucket,
 )
-from realtime.events import utc_now
 from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, connected, make_paper, send, set_status
 
@@ -159,10 +158,6 @@ def test_token_bucket_refills_at_its_rate():
     assert [bucket.take() for _ in range(2)] == [True, False]
     now[0] = 100
     assert [bucket.take() for _ in range(3)] == [True, True, False]
-
-
-def test_utc_now_is_aware():
-    assert utc_now().tzinfo is not None
 
 
 async def test_topic_events_are_authorized_one_by_one(user, other_user):
