@@ -141,6 +141,8 @@ WS_RATE_LIMIT = float(os.environ.get("WS_RATE_LIMIT", "20"))  # client messages 
 WS_RATE_BURST = int(os.environ.get("WS_RATE_BURST", "40"))
 WS_MAX_SUBSCRIPTIONS = int(os.environ.get("WS_MAX_SUBSCRIPTIONS", "200"))
 WS_MAX_CONNECTIONS_PER_USER = int(os.environ.get("WS_MAX_CONNECTIONS_PER_USER", "20"))
+# permessage-deflate when the client offers it: each event is compressed once for all compressed sockets.
+WS_COMPRESSION = _env_bool("WS_COMPRESSION", True)
 # Bytes of non-progress events a connection may queue while its socket is backed up, then close 4011.
 WS_SLOW_CLIENT_MAX_BYTES = int(os.environ.get("WS_SLOW_CLIENT_MAX_BYTES", str(1024 * 1024)))
 

@@ -33,7 +33,7 @@ from .connection import (
 )
 from .events import PAPER_EVENT_TYPES, PROGRESS_UPDATED, encode, format_timestamp, utc_now
 from .fanout import fanout
-from .server import FLOW_EXTENSION
+from .server import FLOW_EXTENSION, PreparedText
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.auth_deadline, self.reauth_notice = Timer(), Timer()
         # Backpressure from realtime.server; absent under other servers, where every send is written at once.
         self.flow = self.scope.get("extensions", {}).get(FLOW_EXTENSION)
-        self.held_progress: dict[str, str] = {}
+        self.held_progress: dict[str, PreparedText] = {}
         self.backlog = 0
         self.flusher: asyncio.Task | None = None
         self.too_slow = False
@@ -179,7 +179,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         await self._reply(reply, request_id)
         for payload in state.missed:
             if event_types is None or payload["event_type"] in event_types:
-                await self._deliver(paper_id, payload["event_type"], encode(payload))  # replay obeys backpressure
+                # Replay obeys backpressure like live events.
+                await self._deliver(paper_id, payload["event_type"], PreparedText(encode(payload)))
 
     async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
         """Drop one subscription; unknown ones are an error so clients notice their own mistakes."""
@@ -273,12 +274,12 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if not self.subscriptions.wants_paper_event(paper_id, message["event_type"], topic_allowed=topic_allowed):
             return
         if self.recently_sent.first_time(paper_id, message.get("seq")):
-            await self._deliver(paper_id, message["event_type"], message["text"])
+            await self._deliver(paper_id, message["event_type"], message["prepared"])
 
     async def system_event(self, message: dict[str, Any]) -> None:
         """Forward a system_status event to topic "system" subscribers."""
         if self.subscriptions.wants_system():
-            await self.send(text_data=message["text"])
+            await self._write(message["prepared"])
 
     async def user_revoked(self, message: dict[str, Any]) -> None:
         """The account was deactivated or deleted: close now, not when the token expires."""
@@ -322,20 +323,21 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     # --- delivery policy for slow clients ---
 
-    async def _deliver(self, paper_id: str, event_type: str, text: str) -> None:
+    async def _deliver(self, paper_id: str, event_type: str, event: PreparedText) -> None:
         """Send now if the socket keeps up; else coalesce progress (latest wins) and cap everything else."""
         if self.too_slow:
             return
         if self.flow is None or not self.flow.paused:
             self.backlog = 0  # the socket drained: the cap counts one backed-up stretch, not a lifetime
-            await self._send_in_order(paper_id, text)
+            await self._send_in_order(paper_id, event)
             return
         if event_type == PROGRESS_UPDATED:
-            self.held_progress[paper_id] = text
+            self.held_progress[paper_id] = event
             if self.flusher is None:
                 self.flusher = asyncio.ensure_future(self._flush_when_writable())
             return
-        self.backlog += len(text) + len(self.held_progress.get(paper_id, ""))
+        held = self.held_progress.get(paper_id)
+        self.backlog += len(event.text) + (len(held.text) if held else 0)
         if self.backlog > settings.WS_SLOW_CLIENT_MAX_BYTES:
             # Never drop status, entity, relationship or error events silently: disconnect instead; the
             # client resumes with `since` and gets every one of them from the log.
@@ -343,14 +345,19 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self._fail(ProtocolError("too_slow", "The connection cannot keep up; resume with since.",
                                            close=CLOSE_TOO_SLOW))
             return
-        await self._send_in_order(paper_id, text)
+        await self._send_in_order(paper_id, event)
 
-    async def _send_in_order(self, paper_id: str, text: str) -> None:
+    async def _send_in_order(self, paper_id: str, event: PreparedText) -> None:
         """Send a held progress event of the paper first, so its events stay in seq order."""
         held = self.held_progress.pop(paper_id, None)
         if held is not None:
-            await self.send(text_data=held)
-        await self.send(text_data=text)
+            await self._write(held)
+        await self._write(event)
+
+    async def _write(self, event: PreparedText) -> None:
+        """Write an event: its shared frame straight to the socket under realtime.server, else through ASGI."""
+        if self.flow is None or not self.flow.send_prepared(event):
+            await self.send(text_data=event.text)
 
     async def _flush_when_writable(self) -> None:
         """Once the socket drained, send the latest held progress of each paper."""
@@ -359,8 +366,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.backlog = 0
         held, self.held_progress = self.held_progress, {}
         if not self.too_slow:
-            for text in held.values():
-                await self.send(text_data=text)
+            for event in held.values():
+                await self._write(event)
 
     # --- helpers ---
 

@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from .server import PreparedText
+
 logger = logging.getLogger(__name__)
 
 
@@ -70,6 +72,8 @@ class Fanout:
                 continue
             group = message["channel"].decode()[len(self.prefix):]
             decoded = self.deserialize(message["data"])
+            if "text" in decoded:
+                decoded["prepared"] = PreparedText(decoded["text"])  # framed once, for all members
             for member in list(self.members.get(group, ())):
                 try:
                     await member.fanout_message(decoded)

@@ -1,4 +1,5 @@
-"""Daphne with the project's WebSocket settings: heartbeat, inbound size limit, write backpressure.
+"""Daphne with the project's WebSocket settings: heartbeat, inbound size limit, write backpressure,
+permessage-deflate, and events framed once for every socket that receives them.
 
 Run it like daphne itself: `python -m realtime.server -b 127.0.0.1 -p 8000 paperpipeline.asgi:application`.
 """
@@ -6,8 +7,11 @@ Run it like daphne itself: `python -m realtime.server -b 127.0.0.1 -p 8000 paper
 import asyncio
 import os
 import sys
+import zlib
 
 import daphne.server
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.websocket.protocol import PreparedMessage
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
@@ -19,31 +23,115 @@ class PaperWebSocketFactory(daphne.server.WebSocketFactory):
         """Send a close frame with its code (1009, 4011, ping timeout) and give the peer time to read it."""
         options.setdefault("failByDrop", False)
         options.setdefault("closeHandshakeTimeout", 5)
+        from django.conf import settings
+
+        if settings.WS_COMPRESSION:
+            options.setdefault("perMessageCompressionAccept", accept_deflate)
         super().setProtocolOptions(**options)
+
+
+# Events are deflated once for all compressed sockets, so the server never keeps a compression context
+# between messages (server_no_context_takeover). Client frames are tiny requests: ask the client not to
+# keep one either, so an idle connection holds no zlib state for its lifetime.
+
+class DeflateAccept(PerMessageDeflateOfferAccept):
+    """Autobahn's accept, also announcing server_no_context_takeover when the client did not ask for it (RFC 7692
+    §7.1.1.1 allows it), so the client may drop its inflate context after each message too."""
+
+    def get_extension_string(self) -> str:
+        extension = super().get_extension_string()
+        if self.no_context_takeover and "server_no_context_takeover" not in extension:
+            extension += "; server_no_context_takeover"
+        return extension
+
+
+def accept_deflate(offers):
+    """Accept the client's first permessage-deflate offer, without context takeover on our side."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return DeflateAccept(
+                offer,
+                request_no_context_takeover=offer.accept_no_context_takeover,
+                no_context_takeover=True,
+            )
+    return None
+
+
+class PreparedText:
+    """A text message framed once for every socket that sends it, and deflated once for those that compress."""
+
+    __slots__ = ("text", "_plain", "_deflated")
+
+    def __init__(self, text: str):
+        self.text = text
+        self._plain: bytes | None = None
+        self._deflated: dict[int, bytes] = {}
+
+    def plain(self) -> bytes:
+        """The uncompressed frame."""
+        if self._plain is None:
+            self._plain = PreparedMessage(self.text.encode(), False, False, True).payloadHybi
+        return self._plain
+
+    def deflated(self, window_bits: int) -> bytes:
+        """The frame compressed on its own (no context takeover), with RSV1 set as permessage-deflate says."""
+        if window_bits not in self._deflated:
+            compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits)
+            payload = compressor.compress(self.text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            frame = bytearray(PreparedMessage(payload[:-4], False, False, True).payloadHybi)
+            frame[0] |= 0x40
+            self._deflated[window_bits] = bytes(frame)
+        return self._deflated[window_bits]
 
 
 FLOW_EXTENSION = "paperpipeline.flow"
 
 
 class TransportFlow:
-    """Write-side backpressure of one WebSocket, as a Twisted streaming producer: Twisted pauses it while the
-    socket's write buffer is over its high-water mark (64 KiB) and resumes it once the buffer drained."""
+    """Write side of one WebSocket: backpressure as a Twisted streaming producer (Twisted pauses it while the
+    socket's write buffer is over its high-water mark, 64 KiB, and resumes it once the buffer drained), and
+    the direct write of prepared events."""
 
-    def __init__(self, forward=None):
+    def __init__(self, protocol=None, forward=None):
+        self.protocol = protocol  # None in unit tests: events then go through ASGI like any other send
         self.forward = forward  # the producer registered before (Daphne's upgraded HTTP channel), kept informed
         self.paused = False
         self.resumed = asyncio.Event()
         self.resumed.set()
 
     @classmethod
-    def attach(cls, transport) -> "TransportFlow":
+    def attach(cls, protocol) -> "TransportFlow":
         """Register as the transport's producer, taking over (and forwarding to) the one already there."""
+        transport = protocol.transport
         previous = transport.producer
         if previous is not None:
             transport.unregisterProducer()
-        flow = cls(forward=previous)
+        flow = cls(protocol, forward=previous)
         transport.registerProducer(flow, True)
         return flow
+
+    def send_prepared(self, prepared: PreparedText) -> bool:
+        """Write an event's shared frame to this socket (the bytes Autobahn would frame, built once); False
+        when there is no socket to write to directly."""
+        protocol = self.protocol
+        if protocol is None:
+            return False
+        if protocol.state != protocol.STATE_OPEN:
+            return True  # closing or closed: Autobahn would refuse the message too
+        deflate = protocol._perMessageCompress
+        if deflate is None:
+            frame = prepared.plain()
+        elif deflate.server_no_context_takeover:
+            frame = prepared.deflated(deflate.server_max_window_bits)
+        else:  # never negotiated by accept_deflate; kept correct for any other accept policy
+            protocol.sendMessage(prepared.text.encode())
+            return True
+        if protocol.send_queue:
+            protocol.sendData(frame)  # behind Autobahn's own queued writes, to keep their order
+        else:
+            # Straight to the transport: Autobahn's sendData formats a debug log line on every call.
+            protocol.transport.write(frame)
+        return True
 
     def pauseProducing(self) -> None:
         self.paused = True
@@ -78,7 +166,7 @@ class PaperServer(Server):
     def create_application(self, protocol, scope):
         """Give each WebSocket application its connection's flow state (ASGI scope extension)."""
         if scope["type"] == "websocket":
-            flow = TransportFlow.attach(protocol.transport)
+            flow = TransportFlow.attach(protocol)
             scope["extensions"] = {**scope.get("extensions", {}), FLOW_EXTENSION: flow}
         return super().create_application(protocol, scope)
 
