@@ -7,15 +7,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paperpipeline.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
 
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.security import origin_validated  # noqa: E402
+from realtime.security import origin_validated, session_authenticated  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": origin_validated(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": origin_validated(session_authenticated(URLRouter(websocket_urlpatterns))),
     }
 )

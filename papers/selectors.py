@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Max, Min, OuterRef, QuerySet, Subquery
 
 from realtime.events import format_timestamp, utc_now
 
@@ -21,10 +21,29 @@ def paper_list_visible(*, user) -> QuerySet[Paper]:
     return papers if user.is_staff else papers.filter(owner=user)
 
 
-def paper_get_visible(*, user, paper_id: Any, lock: bool = False) -> Paper | None:
-    """The paper if it exists and the user may see it; None otherwise, so both cases look alike."""
-    papers = paper_list_visible(user=user).filter(pk=paper_id)
-    return (papers.select_for_update(of=("self",)) if lock else papers).first()
+def paper_get_visible(*, user, paper_id: Any) -> Paper | None:
+    """The paper if it exists and the user may see it; None otherwise, so both cases look alike.
+
+    It comes annotated with `last_seq`, its newest event's seq, read in the same statement: one statement
+    sees one database snapshot, so the paper's state and that seq describe the same moment (every event is
+    committed together with the change it reports) without a lock or a write transaction."""
+    return _with_last_seq(paper_list_visible(user=user).filter(pk=paper_id)).first()
+
+
+SNAPSHOT_FIELDS = ("id", "owner_id", "title", "original_filename", "status", "progress", "current_step",
+                   "step_progress", "estimated_completion", "error_code", "error_message")
+
+
+def paper_state_get(*, user, paper_id: Any) -> Paper | None:
+    """paper_get_visible with only what paper_snapshot reads: the lean query every WebSocket subscribe makes."""
+    papers = paper_list_visible(user=user).filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS)
+    return _with_last_seq(papers.order_by()).first()
+
+
+def _with_last_seq(papers: QuerySet[Paper]) -> QuerySet[Paper]:
+    """Annotate each paper with its newest event's seq (None when its log is empty)."""
+    newest = PaperEvent.objects.filter(paper=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+    return papers.annotate(last_seq=Subquery(newest))
 
 
 def paper_last_seq(*, paper_id: Any) -> int:
@@ -38,7 +57,8 @@ def paper_first_seq(*, paper_id: Any) -> int | None:
 
 
 def paper_snapshot(*, paper: Paper) -> dict[str, Any]:
-    """The state a late joiner needs to render the paper at once, with the seq it is current to."""
+    """The state a late joiner needs to render the paper at once, with the seq it is current to (a paper from
+    paper_get_visible)."""
     return {
         "paper_id": str(paper.pk),
         "title": str(paper),
@@ -49,7 +69,7 @@ def paper_snapshot(*, paper: Paper) -> dict[str, Any]:
         "estimated_completion": format_timestamp(paper.estimated_completion) if paper.estimated_completion else None,
         "error_code": paper.error_code,
         "error_message": paper.error_message,
-        "seq": paper_last_seq(paper_id=paper.pk),
+        "seq": paper.last_seq or 0,
     }
 
 

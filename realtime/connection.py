@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import transaction
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
@@ -71,7 +70,9 @@ def _auth_failure_message(exc: Exception) -> str:
     return str(detail or exc)
 
 
-authenticate_token = database_sync_to_async(_authenticate_token_sync)
+# Both lookups are independent reads: off the single thread-sensitive executor, concurrent subscribes overlap
+# their database round trips (each thread takes its own connection from the pool).
+authenticate_token = database_sync_to_async(_authenticate_token_sync, thread_sensitive=False)
 
 
 @dataclass(frozen=True)
@@ -84,22 +85,21 @@ class PaperState:
     recovery: dict[str, Any] | None = None
 
 
-@database_sync_to_async
-def visible_paper_state(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
+def _visible_paper_state_sync(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
     """Snapshot, and with `since` the missed events, of a paper the user may see; None if missing or not theirs."""
-    # The row lock waits for any transaction appending to the paper's log (they all hold it), so the
-    # snapshot's state and its seq describe the same moment.
-    with transaction.atomic():
-        paper = selectors.paper_get_visible(user=user, paper_id=paper_id, lock=True)
-        if paper is None:
-            return None
-        snapshot = selectors.paper_snapshot(paper=paper)
+    paper = selectors.paper_state_get(user=user, paper_id=paper_id)  # state and its seq in one statement
+    if paper is None:
+        return None
+    snapshot = selectors.paper_snapshot(paper=paper)
     if since is None:
         return PaperState(snapshot=snapshot, owner_id=paper.owner_id)
     missed, recovery = selectors.paper_recovery(
         paper_id=paper.pk, since=since, up_to=snapshot["seq"], limit=replay_limit
     )
     return PaperState(snapshot=snapshot, owner_id=paper.owner_id, missed=missed, recovery=recovery)
+
+
+visible_paper_state = database_sync_to_async(_visible_paper_state_sync, thread_sensitive=False)
 
 
 # --- subscriptions ---
@@ -214,24 +214,24 @@ class ClientRegistry:
     """Connections open in this process, by user: for counts, limits and closing a user's sockets."""
 
     def __init__(self):
-        self._by_user: dict[Any, set[str]] = {}
+        self._by_user: dict[Any, set[Any]] = {}
 
-    def add(self, user_id: Any, channel_name: str) -> None:
+    def add(self, user_id: Any, connection: Any) -> None:
         """Track a connection as belonging to a user (None while anonymous)."""
-        self._by_user.setdefault(user_id, set()).add(channel_name)
+        self._by_user.setdefault(user_id, set()).add(connection)
 
-    def remove(self, user_id: Any, channel_name: str) -> None:
+    def remove(self, user_id: Any, connection: Any) -> None:
         """Stop tracking a connection."""
-        channels = self._by_user.get(user_id)
-        if channels is not None:
-            channels.discard(channel_name)
-            if not channels:
+        connections = self._by_user.get(user_id)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
                 del self._by_user[user_id]
 
     def count(self, user_id: Any = ...) -> int:
         """Connections of one user, or of everyone when no user is given."""
         if user_id is ...:
-            return sum(len(channels) for channels in self._by_user.values())
+            return sum(len(connections) for connections in self._by_user.values())
         return len(self._by_user.get(user_id, ()))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
@@ -41,6 +42,18 @@ logger = logging.getLogger(__name__)
 class PaperConsumer(AsyncJsonWebsocketConsumer):
     """One client connection to the paper event stream."""
 
+    # Everything reaches a connection through realtime.fanout (events and control messages alike), so it
+    # needs no channel-layer channel of its own: no Redis subscription per connection.
+    channel_layer_alias = "paperpipeline.no-per-connection-channel"
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its per-message thread hop to close stale database connections: every
+        query here runs in database_sync_to_async, which closes them around each call already."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         """Accept, taking the Django session's user when the browser has one; otherwise await a token."""
         self.user = None
@@ -70,7 +83,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if self.flusher is not None:
             self.flusher.cancel()
         if self.user is not None:
-            clients.remove(self.user.pk, self.channel_name)  # first: counts stay right even if Redis fails
+            clients.remove(self.user.pk, self)  # first: counts stay right even if Redis fails
         await self._become(None)
 
     # --- inbound ---
@@ -204,9 +217,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self._apply_staff_flag(user.is_staff)  # a renewed token brings a fresh user row
             return
         if self.user is not None:
-            clients.remove(self.user.pk, self.channel_name)
+            clients.remove(self.user.pk, self)
             await self._leave_all()
-            await self.channel_layer.group_discard(user_connections_group(self.user.pk), self.channel_name)
+            await fanout().leave(user_connections_group(self.user.pk), self)
         self.user = user
         self.reauth_notice.cancel()
         if user is None:
@@ -219,8 +232,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
                 f"At most {settings.WS_MAX_CONNECTIONS_PER_USER} connections per user.",
                 close=CLOSE_TOO_MANY_CONNECTIONS,
             )
-        clients.add(user.pk, self.channel_name)
-        await self.channel_layer.group_add(user_connections_group(user.pk), self.channel_name)
+        clients.add(user.pk, self)
+        await fanout().join(user_connections_group(user.pk), self)
 
     def _watch_expiry(self, expires_at: datetime) -> None:
         """Ask for a new token before the current one expires; close after the grace period without one."""
@@ -264,6 +277,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self.system_event(message)
         elif message["type"] == "paper.revoked":
             asyncio.ensure_future(self._guarded(self.paper_revoked(message)))  # it may query the database
+        elif message["type"] == "user.revoked":
+            asyncio.ensure_future(self._guarded(self.user_revoked(message)))
+        elif message["type"] == "user.changed":
+            asyncio.ensure_future(self._guarded(self.user_changed(message)))
 
     async def paper_event(self, message: dict[str, Any]) -> None:
         """Forward a paper event, already encoded, if a subscription wants it and it was not sent yet."""

@@ -163,8 +163,6 @@ def test_token_bucket_refills_at_its_rate():
 async def test_topic_events_are_authorized_one_by_one(user, other_user):
     """Even in a group it should not be in (e.g. briefly, while a refused subscribe is checked), a connection
     on topic "papers" only forwards events of papers its user may see."""
-    from channels.layers import get_channel_layer
-
     from realtime.broadcast import layer_message
     from realtime.connection import clients
     from tests.realtime.test_consumer import assert_nothing_pending
@@ -173,9 +171,9 @@ async def test_topic_events_are_authorized_one_by_one(user, other_user):
     ws = await connected(user)
     await send(ws, {"type": "subscribe", "topic": "papers"})
     await send(ws, {"type": "subscribe", "topic": "system"})
-    [channel] = clients._by_user[user.pk]
+    [connection] = clients._by_user[user.pk]
     foreign = {"event_type": "entity_extracted", "paper_id": str(theirs.pk), "seq": 1}
-    await get_channel_layer().send(channel, layer_message(foreign, owner_id=other_user.pk))
+    await connection.fanout_message(layer_message(foreign, owner_id=other_user.pk))
     await assert_nothing_pending(ws)
     await ws.disconnect()
 
