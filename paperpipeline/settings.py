@@ -83,6 +83,13 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _env_bool("DATABASE_POOL", True):
+    # A psycopg pool per process: Daphne's consumers make short queries on every connect and subscribe, and
+    # a new PostgreSQL connection for each would cost more than the query (Django's advice for ASGI).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": int(os.environ.get("DATABASE_POOL_MAX", "10")), "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so Daphne and Celery subprocesses in end-to-end tests share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
@@ -141,6 +148,7 @@ WS_RATE_LIMIT = float(os.environ.get("WS_RATE_LIMIT", "20"))  # client messages 
 WS_RATE_BURST = int(os.environ.get("WS_RATE_BURST", "40"))
 WS_MAX_SUBSCRIPTIONS = int(os.environ.get("WS_MAX_SUBSCRIPTIONS", "200"))
 WS_MAX_CONNECTIONS_PER_USER = int(os.environ.get("WS_MAX_CONNECTIONS_PER_USER", "20"))
+WS_LISTEN_BACKLOG = int(os.environ.get("WS_LISTEN_BACKLOG", "2048"))  # pending TCP connects Daphne's socket holds
 # permessage-deflate when the client offers it: each event is compressed once for all compressed sockets.
 WS_COMPRESSION = _env_bool("WS_COMPRESSION", True)
 # Bytes of non-progress events a connection may queue while its socket is backed up, then close 4011.

@@ -162,6 +162,13 @@ class PaperServer(Server):
         kwargs["websocket_max_message_size"] = settings.WS_MAX_MESSAGE_BYTES
         kwargs["websocket_max_frame_size"] = settings.WS_MAX_MESSAGE_BYTES
         super().__init__(*args, **kwargs)
+        # Twisted listens with a backlog of 50: a reconnect storm overflows it and clients wait out SYN
+        # retransmits (1 s, 3 s, 7 s…) before Daphne even sees them.
+        self.endpoints = [
+            f"{endpoint}:backlog={settings.WS_LISTEN_BACKLOG}"
+            if endpoint.startswith("tcp:") and ":backlog=" not in endpoint else endpoint
+            for endpoint in self.endpoints
+        ]
 
     def create_application(self, protocol, scope):
         """Give each WebSocket application its connection's flow state (ASGI scope extension)."""
