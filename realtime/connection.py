@@ -70,9 +70,7 @@ def _auth_failure_message(exc: Exception) -> str:
     return str(detail or exc)
 
 
-# Both lookups are independent reads: off the single thread-sensitive executor, concurrent subscribes overlap
-# their database round trips (each thread takes its own connection from the pool).
-authenticate_token = database_sync_to_async(_authenticate_token_sync, thread_sensitive=False)
+authenticate_token = database_sync_to_async(_authenticate_token_sync)
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ def _visible_paper_state_sync(user, paper_id: str, since: int | None, replay_lim
     return PaperState(snapshot=snapshot, owner_id=paper.owner_id, missed=missed, recovery=recovery)
 
 
-visible_paper_state = database_sync_to_async(_visible_paper_state_sync, thread_sensitive=False)
+visible_paper_state = database_sync_to_async(_visible_paper_state_sync)
 
 
 # --- subscriptions ---
