@@ -31,6 +31,9 @@ class LiveSystem:
 
     base_url: str
     ws_url: str
+    # Every Daphne's URLs, the first one (base_url, ws_url) included.
+    base_urls: list[str] = field(default_factory=list)
+    ws_urls: list[str] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
     commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
@@ -73,27 +76,38 @@ class LiveSystem:
                 process.wait()
 
 
-def _wait_http(system: LiveSystem, timeout: float = 30) -> None:
+def _wait_http(system: LiveSystem, base_url: str, timeout: float = 30) -> None:
     """Poll until Daphne answers HTTP (a port opening has no event to await)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in system.processes.values()):
             break
         try:
-            requests.get(f"{system.base_url}/api/", timeout=1)
+            requests.get(f"{base_url}/api/", timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting up
             time.sleep(0.1)
-    raise AssertionError("Daphne did not start:\n" + system.log_tails())
+    raise AssertionError(f"Daphne at {base_url} did not start:\n" + system.log_tails())
 
 
 @contextlib.contextmanager
-def running_system(*, redis_url: str, name: str = "", **overrides: str):
-    """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them, on the test database."""
+def running_system(
+    *, redis_url: str, name: str = "", daphnes: int = 1, workers: int = 1, concurrency: str = "2", **overrides: str
+):
+    """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them, on the test database.
+
+    Scale-out: `daphnes` Daphne processes on ports of their own and `workers` pipeline workers (node names
+    distinct by port, all on queue "papers"); the system worker and beat run once. The extra processes are
+    named "daphne-2", "worker-2", ...
+    """
     from django.db import connection
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    ports: list[int] = []
+    while len(ports) < max(daphnes, workers, 1):
+        if (candidate := free_port()) not in ports:
+            ports.append(candidate)
+    port = ports[0]
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "REDIS_URL": redis_url,
@@ -107,11 +121,19 @@ def running_system(*, redis_url: str, name: str = "", **overrides: str):
         "PYTHONUNBUFFERED": "1",
         **overrides,
     }
-    system = LiveSystem(base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws/papers")
+    system = LiveSystem(
+        base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws/papers",
+        base_urls=[f"http://127.0.0.1:{p}" for p in ports[:daphnes]],
+        ws_urls=[f"ws://127.0.0.1:{p}/ws/papers" for p in ports[:daphnes]],
+    )
     try:
-        for process, command in process_commands(port=str(port)).items():
-            system.start(f"{name}{process}", command, env)
-        _wait_http(system)
+        for index, each_port in enumerate(ports):
+            wanted = {"daphne": index < daphnes, "worker": index < workers}
+            for process, command in process_commands(port=str(each_port), concurrency=concurrency).items():
+                if wanted.get(process, index == 0):
+                    system.start(f"{name}{process}" + (f"-{index + 1}" if index else ""), command, env)
+        for base_url in system.base_urls:
+            _wait_http(system, base_url)
         yield system
     finally:
         system.stop()

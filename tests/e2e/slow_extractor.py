@@ -1,15 +1,24 @@
-"""An entity extractor for end-to-end fault tests: papers marked SLOW-PAPER take a few seconds, others run as usual."""
+"""An entity extractor for end-to-end tests: papers marked SLOW-PAPER take a few seconds, papers marked GATED-PAPER
+wait until the test creates the file named by E2E_GATE_FILE; others run as usual."""
 
+import os
 import time
 
 from papers.pipeline.entities import extract_entities as real_extract_entities
 
 MARKER = "SLOW-PAPER"
 TICKS = 40
+GATE_MARKER = "GATED-PAPER"
+GATE_LIMIT = 180  # seconds: a test that never opens the gate does not hold a worker for ever
 
 
 def extract_entities(text: str, *, on_progress=None):
     """Report progress slowly for marked papers (a window to kill the worker in), then extract for real."""
+    if GATE_MARKER in text:
+        gate = os.environ.get("E2E_GATE_FILE", "")
+        deadline = time.monotonic() + GATE_LIMIT
+        while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a file is the one signal the test process and the worker share
     if MARKER in text:
         for tick in range(TICKS):
             time.sleep(0.1)
