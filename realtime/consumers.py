@@ -371,6 +371,26 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self._write(held)
         await self._write(event)
 
+    def hold_writes(self) -> None:
+        """The fan-out starts a batch: collect this connection's frames until release_writes()."""
+        if self.flow is not None and self.flow.protocol is not None:
+            self.flow.hold()
+
+    def release_writes(self) -> None:
+        """The fan-out ended its batch: write what this connection collected."""
+        if self.flow is not None and self.flow.protocol is not None:
+            self.flow.release()
+
+    async def send(self, *args, **kwargs) -> None:
+        """Replies and errors go out after the events collected before them."""
+        self.release_writes()
+        await super().send(*args, **kwargs)
+
+    async def close(self, *args, **kwargs) -> None:
+        """So does the close."""
+        self.release_writes()
+        await super().close(*args, **kwargs)
+
     async def _write(self, event: PreparedText) -> None:
         """Write an event: its shared frame straight to the socket under realtime.server, else through ASGI."""
         if self.flow is None or not self.flow.send_prepared(event):

@@ -18,8 +18,17 @@ from .server import PreparedText
 logger = logging.getLogger(__name__)
 
 
+# Messages read from Redis in one go and handed out as one batch: under load a socket then gets several
+# events in one write instead of one write each; when idle a batch is a single event.
+BATCH_LIMIT = 100
+
+
 class Member(Protocol):
     async def fanout_message(self, message: dict[str, Any]) -> None: ...
+
+    def hold_writes(self) -> None: ...
+
+    def release_writes(self) -> None: ...
 
 
 class Fanout:
@@ -54,13 +63,15 @@ class Fanout:
             await self.pubsub.unsubscribe(self.prefix + group)
 
     async def _read(self) -> None:
-        """Decode each message once and deliver it to the group's members in turn."""
+        """Decode each message once and hand it to its group's members; what arrived together is one batch."""
         while True:
             try:
                 if not self.pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
-                message = await self.pubsub.get_message(timeout=1.0)
+                batch = [await self.pubsub.get_message(timeout=1.0)]
+                while batch[-1] is not None and len(batch) < BATCH_LIMIT:
+                    batch.append(await self.pubsub.get_message(timeout=0))  # already received: no wait
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -68,17 +79,28 @@ class Fanout:
                 logger.warning("fan-out reader lost Redis; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
-            if message is None:
-                continue
-            group = message["channel"].decode()[len(self.prefix):]
-            decoded = self.deserialize(message["data"])
-            if "text" in decoded:
-                decoded["prepared"] = PreparedText(decoded["text"])  # framed once, for all members
-            for member in list(self.members.get(group, ())):
-                try:
-                    await member.fanout_message(decoded)
-                except Exception:
-                    logger.exception("delivering to one member failed")
+            await self._deliver([message for message in batch if message is not None])
+
+    async def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        """Hand out a batch in order; each member writes its share of it to its socket at once at the end."""
+        holding: set[Member] = set()
+        try:
+            for message in batch:
+                group = message["channel"].decode()[len(self.prefix):]
+                decoded = self.deserialize(message["data"])
+                if "text" in decoded:
+                    decoded["prepared"] = PreparedText(decoded["text"])  # framed once, for all members
+                for member in list(self.members.get(group, ())):
+                    if member not in holding:
+                        member.hold_writes()
+                        holding.add(member)
+                    try:
+                        await member.fanout_message(decoded)
+                    except Exception:
+                        logger.exception("delivering to one member failed")
+        finally:
+            for member in holding:
+                member.release_writes()
 
 
 _by_loop: dict[asyncio.AbstractEventLoop, Fanout] = {}
