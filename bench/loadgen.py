@@ -1,8 +1,12 @@
 """Load generator process: N WebSocket clients that subscribe, then time every event they receive.
 
-Usage: loadgen.py MODE URL N OUT.json [TOKEN PAPER_ID]; prints READY once all are subscribed, stops on
-stdin EOF, writes delivery counts and latencies (publish → receive, same host clock) to OUT.json."""
+Usage: loadgen.py MODE URL N OUT.json [--token T --paper P] [--since S] [--compression] [--storm]. Prints
+READY once every client is subscribed (or failed), then stops on stdin EOF and writes to OUT.json: delivery
+count, publish→receive latencies (same host clock), failed clients, the seconds until all were subscribed
+(and, with --since, until every replayed event arrived) and the CPU seconds this process used while
+receiving, so a saturated load generator shows."""
 
+import argparse
 import asyncio
 import json
 import sys
@@ -12,49 +16,91 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 
 
-async def client(mode, url, token, paper_id, latencies, counts, ready, failures):
+class Stats:
+    def __init__(self, n: int, replay: int):
+        self.latencies: list[float] = []
+        self.deliveries = 0
+        self.failures: list[str] = []
+        self.pending = n  # clients not yet subscribed (and, with --since, not yet replayed)
+        self.replay = replay
+        self.all_ready = asyncio.Event()
+
+    def ready(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            self.all_ready.set()
+
+
+async def client(args, stats: Stats) -> None:
     try:
-        await receive_all(mode, url, token, paper_id, latencies, counts, ready)
+        await receive_all(args, stats)
     except Exception as exc:  # a client that could not connect or subscribe is counted, never waited for
-        failures.append(repr(exc))
-        ready.release()
+        stats.failures.append(repr(exc))
+        stats.ready()
 
 
-async def receive_all(mode, url, token, paper_id, latencies, counts, ready):
-    async with connect(url, max_size=None, max_queue=None, compression=None, open_timeout=60) as ws:
-        if mode == "project":
-            await ws.send(json.dumps({"type": "authenticate", "token": token}))
-            await ws.send(json.dumps({"type": "subscribe", "paper_id": paper_id}))
+async def receive_all(args, stats: Stats) -> None:
+    compression = "deflate" if args.compression else None
+    async with connect(args.url, max_size=None, max_queue=None, compression=compression, open_timeout=120) as ws:
+        replayed = 0
+        if args.mode == "project":
+            subscribe = {"type": "subscribe", "paper_id": args.paper}
+            if args.since is not None:
+                subscribe["since"] = args.since
+            await ws.send(json.dumps({"type": "authenticate", "token": args.token}))
+            await ws.send(json.dumps(subscribe))
             for _ in range(2):
                 reply = json.loads(await ws.recv())
                 if reply["type"] not in ("authenticated", "subscribed"):
                     raise RuntimeError(f"client setup failed: {reply}")
-        ready.release()
+            while replayed < stats.replay:  # the events missed since `since`, from the log
+                if "seq" in json.loads(await ws.recv()):
+                    replayed += 1
+        stats.ready()
         async for frame in ws:
             now = time.time_ns()
             event = json.loads(frame)
             if "sent_ns" in event:
-                latencies.append((now - event["sent_ns"]) / 1e6)
-                counts[0] += 1
+                stats.latencies.append((now - event["sent_ns"]) / 1e6)
+                stats.deliveries += 1
 
 
-async def main(mode, url, n, token=None, paper_id=None):
-    latencies, counts, ready, failures = [], [0], asyncio.Semaphore(0), []
+async def main(args) -> dict:
+    stats = Stats(args.n, args.replay)
+    started = time.monotonic()
     tasks = []
-    for i in range(n):
-        tasks.append(asyncio.create_task(client(mode, url, token, paper_id, latencies, counts, ready, failures)))
-        if i % 50 == 49:
-            await asyncio.sleep(0.05)  # a connect ramp, not a storm (the storm is measured separately)
-    for _ in range(n):
-        await ready.acquire()
+    for i in range(args.n):
+        tasks.append(asyncio.create_task(client(args, stats)))
+        if not args.storm and i % 50 == 49:
+            await asyncio.sleep(0.05)  # a connect ramp for load runs; --storm connects all at once
+    await stats.all_ready.wait()
+    setup_s = time.monotonic() - started
     print("READY", flush=True)
+    cpu = time.process_time()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # the orchestrator closes stdin
+    cpu = time.process_time() - cpu
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"deliveries": counts[0], "latencies_ms": latencies, "failed_clients": failures}
+    return {"deliveries": stats.deliveries, "latencies_ms": stats.latencies, "failed_clients": stats.failures,
+            "setup_s": setup_s, "cpu_s": cpu}
+
+
+def parse(argv: list[str]):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["project", "naive", "raw"])
+    parser.add_argument("url")
+    parser.add_argument("n", type=int)
+    parser.add_argument("out")
+    parser.add_argument("--token")
+    parser.add_argument("--paper")
+    parser.add_argument("--since", type=int)
+    parser.add_argument("--replay", type=int, default=0, help="events each client expects replayed")
+    parser.add_argument("--compression", action="store_true")
+    parser.add_argument("--storm", action="store_true")
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    mode, url, n, out, *rest = sys.argv[1:]
-    Path(out).write_text(json.dumps(asyncio.run(main(mode, url, int(n), *rest))))
+    arguments = parse(sys.argv[1:])
+    Path(arguments.out).write_text(json.dumps(asyncio.run(main(arguments))))

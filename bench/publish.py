@@ -1,6 +1,6 @@
 """Publisher process: RATE events/s for SECONDS, each stamped with its send time; reports publish cost.
 
-Usage: publish.py MODE RATE SECONDS OUT.json [PAPER_ID OWNER_ID]. MODE project uses the project's
+Usage: publish.py MODE RATE SECONDS OUT.json [PAPER_ID OWNER_ID FIRST_SEQ]. MODE project uses the project's
 broadcast_event (sync, as a Celery worker would); naive uses async_to_sync(group_send) per event, the way
 tutorials do; raw PUBLISHes to the raw server's Redis channel."""
 
@@ -35,11 +35,13 @@ def publisher(mode, paper_id, owner_id):
     return lambda payload: client.publish("bench:paper", json.dumps(payload))
 
 
-def main(mode, rate, seconds, out, paper_id="00000000-0000-0000-0000-000000000000", owner_id="1"):
+def main(mode, rate, seconds, out, paper_id="00000000-0000-0000-0000-000000000000", owner_id="1", first_seq="1"):
     send = publisher(mode, paper_id, int(owner_id))
     costs, interval, start = [], 1 / rate, time.monotonic()
-    for seq in range(1, int(rate * seconds) + 1):
-        due = start + (seq - 1) * interval
+    # Seqs above the paper's log, as the outbox would allocate them (clients drop seqs they already have).
+    first = int(first_seq)
+    for seq in range(first, first + int(rate * seconds)):
+        due = start + (seq - first) * interval
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)

@@ -1,10 +1,14 @@
 """`make bench`: the project, the naive Channels baseline and the raw `websockets` ceiling, side by side in
 one run on this machine, all over loopback, with the load generator in separate processes.
 
-Measured now: publish→client latency (p50/p99/p99.9) at 1, 100 and 1,000 subscribers of one paper at
-10 events/s, the highest sustained deliveries/s with no loss at 1,000 subscribers, and publish cost
-against group size. Results: bench/results/latest.json and the table in bench/results/latest.md."""
+Per target: memory per idle subscribed connection (at BENCH_IDLE connections), the connect (+authenticate
++subscribe) rate, publish→client latency p50/p99/p99.9 at BENCH_SUBSCRIBERS subscribers of one paper at
+10 events/s, the highest sustained deliveries/s with no loss (BENCH_RATES at the largest subscriber count)
+and publish cost. Project only: a reconnect storm with `since`, permessage-deflate, and two Daphne
+processes. Each run records the server's and the load generators' CPU use. Results: bench/results/latest.json,
+the table in bench/results/latest.md and the plot bench/results/latency.png."""
 
+import contextlib
 import json
 import os
 import platform
@@ -17,15 +21,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import plot, table  # noqa: E402
 from paperpipeline.redis_server import free_port, start_redis_server  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = ROOT / "bench" / "results"
 LOADGENS = 2  # processes; each holds half of the clients
-SUBSCRIBERS = [int(n) for n in os.environ.get("BENCH_SUBSCRIBERS", "1,100,1000").split(",")]
-RATES = [int(r) for r in os.environ.get("BENCH_RATES", "10,20,50,100").split(",")]
+SUBSCRIBERS = [int(n) for n in os.environ.get("BENCH_SUBSCRIBERS", "1,100,1000,5000").split(",")]
+RATES = [int(r) for r in os.environ.get("BENCH_RATES", "10,20,30,40,50,60,80,100").split(",")]
+SWEEP_SUBSCRIBERS = int(os.environ.get("BENCH_SWEEP_SUBSCRIBERS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+IDLE = int(os.environ.get("BENCH_IDLE", "5000"))
+STORM = int(os.environ.get("BENCH_STORM", "2000"))
 TARGETS = os.environ.get("BENCH_TARGETS", "project,naive,raw").split(",")
+REPLAYED = 10  # events each storm client missed and gets back from the log
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -35,54 +44,88 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 2)
 
 
-class Target:
-    """One system under test: how to start it and what its clients and publisher need."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, name: str, env: dict[str, str], workdir: Path):
-        self.name, self.env, self.workdir = name, env, workdir
-        self.port = free_port()
-        self.url = f"ws://127.0.0.1:{self.port}/ws/papers"
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+class Target:
+    """One system under test: its server processes and what its clients and publisher need."""
+
+    def __init__(self, name: str, env: dict[str, str], workdir: Path, daphnes: int = 1):
+        self.name, self.env, self.workdir, self.daphnes = name, env, workdir, daphnes
+        self.urls: list[str] = []
         self.client_args: list[str] = []
         self.publish_args: list[str] = []
-        self.process: subprocess.Popen | None = None
+        self.processes: list[subprocess.Popen] = []
+
+    @property
+    def label(self) -> str:
+        return self.name if self.daphnes == 1 else f"{self.name}-x{self.daphnes}"
 
     def start(self) -> None:
         if self.name == "project":
             self._prepare_project()
-            command = [PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(self.port),
-                       "paperpipeline.asgi:application"]
-        elif self.name == "naive":
-            command = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "bench.naive.asgi:application"]
-        else:
-            command = [PYTHON, "bench/raw_server.py", str(self.port)]
-            self.url = f"ws://127.0.0.1:{self.port}/"
-        log = (self.workdir / f"{self.name}.log").open("w")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        _wait_port(self.port)
+        for i in range(self.daphnes):
+            port = free_port()
+            if self.name == "project":
+                command = [PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port),
+                           "paperpipeline.asgi:application"]
+            elif self.name == "naive":
+                command = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.naive.asgi:application"]
+            else:
+                command = [PYTHON, "bench/raw_server.py", str(port)]
+            self.urls.append(f"ws://127.0.0.1:{port}/" + ("" if self.name == "raw" else "ws/papers"))
+            log = (self.workdir / f"{self.label}-{i}.log").open("w")
+            self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+                                                   stderr=subprocess.STDOUT))
+            _wait_port(port)
 
     def _prepare_project(self) -> None:
         subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
+        # A bench user and paper whose log holds REPLAYED + 10 events, for the reconnect storm's `since`.
         script = (
             "from django.contrib.auth.models import User; from django.core.files.base import ContentFile;"
-            "from papers.models import Paper; from rest_framework_simplejwt.tokens import AccessToken;"
-            "u = User.objects.create_user('bench', password='bench-pw-123');"
+            "from papers.models import Paper; from papers import services;"
+            "from realtime.events import ProgressEvent, utc_now;"
+            "from rest_framework_simplejwt.tokens import AccessToken;"
+            "u, _ = User.objects.get_or_create(username='bench');"
             "p = Paper(owner=u, title='bench'); p.file.save('b.txt', ContentFile(b'x'), save=False); p.save();"
-            "print(AccessToken.for_user(u), p.pk, u.pk)"
+            f"[services.paper_event_append(paper=p, event=ProgressEvent(paper_id=p.pk, progress=i, step='bench',"
+            f" step_progress=i, estimated_completion=utc_now())) for i in range({REPLAYED + 10})];"
+            "last = p.events.order_by('-seq').values_list('seq', flat=True).first();"
+            "print(AccessToken.for_user(u), p.pk, u.pk, last)"
         )
         out = subprocess.run([PYTHON, "manage.py", "shell", "-c", script], cwd=ROOT, env=self.env, check=True,
                              capture_output=True, text=True).stdout.split()
-        token, paper_id, owner_id = out[-3:]
-        self.client_args = [token, paper_id]
-        self.publish_args = [paper_id, owner_id]
+        token, paper_id, owner_id, last_seq = out[-4:]
+        self.client_args = ["--token", token, "--paper", paper_id]
+        self.last_seq = int(last_seq)
+        self.publish_args = [paper_id, owner_id, str(self.last_seq + 1)]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.processes)
+
+    def rss(self) -> int:
+        return sum(rss_bytes(p.pid) for p in self.processes)
 
     def stop(self) -> None:
-        if self.process:
-            self.process.terminate()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
             try:
-                self.process.wait(timeout=20)
+                process.wait(timeout=20)
             except subprocess.TimeoutExpired:  # a server still draining a backlog of 1,000 sockets
-                self.process.kill()
-                self.process.wait()
+                process.kill()
+                process.wait()
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
@@ -98,103 +141,209 @@ def _wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def run_load(target: Target, subscribers: int, rate: float, seconds: float) -> dict:
+class Clients:
+    """LOADGENS load generator processes holding `n` clients between them, spread over the target's servers."""
+
+    def __init__(self, target: Target, n: int, tag: str, *extra: str):
+        self.target, self.outs, self.gens = target, [], []
+        count = LOADGENS if n > 1 else 1
+        for i in range(count):
+            share = n // count + (1 if i < n % count else 0)
+            out = target.workdir / f"load-{target.label}-{tag}-{i}.json"
+            url = target.urls[i % len(target.urls)]
+            self.outs.append(out)
+            self.gens.append(subprocess.Popen(
+                [PYTHON, "bench/loadgen.py", target.name, url, str(share), str(out), *target.client_args, *extra],
+                cwd=ROOT, env=target.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            ))
+        for gen in self.gens:
+            assert gen.stdout.readline().strip() == "READY", f"{target.label}: load generator failed"
+
+    def close(self) -> list[dict]:
+        """Disconnect every client and return each load generator's report."""
+        for gen in self.gens:
+            gen.stdin.close()
+        for gen in self.gens:
+            gen.wait(timeout=120)
+        return [json.loads(out.read_text()) for out in self.outs]
+
+
+def run_load(target: Target, subscribers: int, rate: float, seconds: float, *extra: str) -> dict:
     """Connect `subscribers` clients, publish at `rate` for `seconds`, and collect what arrived."""
-    outs, gens = [], []
-    for i in range(LOADGENS if subscribers > 1 else 1):
-        share = subscribers // LOADGENS + (1 if i < subscribers % LOADGENS else 0) if subscribers > 1 else 1
-        out = target.workdir / f"load-{target.name}-{subscribers}-{rate}-{i}.json"
-        outs.append(out)
-        gens.append(subprocess.Popen(
-            [PYTHON, "bench/loadgen.py", target.name, target.url, str(share), str(out), *target.client_args],
-            cwd=ROOT, env=target.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        ))
-    for gen in gens:
-        assert gen.stdout.readline().strip() == "READY", f"{target.name}: load generator failed"
-    pub_out = target.workdir / f"pub-{target.name}-{subscribers}-{rate}.json"
+    tag = f"{subscribers}-{rate}" + "".join(extra)
+    clients = Clients(target, subscribers, tag, *extra)
+    pub_out = target.workdir / f"pub-{target.label}-{tag}.json"
+    cpu_before = target.cpu()
     subprocess.run([PYTHON, "bench/publish.py", target.name, str(rate), str(seconds), str(pub_out),
                     *target.publish_args], cwd=ROOT, env=target.env, check=True)
     time.sleep(2)  # let the last events drain to every client before counting (a fixed grace, not a sync)
-    for gen in gens:
-        gen.stdin.close()
-        gen.wait(timeout=60)
+    server_cpu = target.cpu() - cpu_before
+    reports = clients.close()
     published = json.loads(pub_out.read_text())
-    latencies, delivered, failed = [], 0, 0
-    for out in outs:
-        data = json.loads(out.read_text())
-        delivered += data["deliveries"]
-        latencies += data["latencies_ms"]
-        failed += len(data["failed_clients"])
+    latencies = [ms for r in reports for ms in r["latencies_ms"]]
+    delivered = sum(r["deliveries"] for r in reports)
     expected = published["published"] * subscribers
+    window = published["elapsed_s"] + 2
     return {
         "subscribers": subscribers, "rate": rate, "published": published["published"],
         "expected_deliveries": expected, "deliveries": delivered, "loss": round(1 - delivered / expected, 4),
-        "failed_clients": failed,
+        "failed_clients": sum(len(r["failed_clients"]) for r in reports),
         "deliveries_per_s": round(delivered / published["elapsed_s"], 1),
         "latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                        "p99.9": percentile(latencies, 0.999)},
         "publish_ms": {"p50": percentile(published["publish_ms"], 0.5),
                        "p99": percentile(published["publish_ms"], 0.99)},
+        # A server process is single-threaded: near 100 % per process means it is the bottleneck.
+        "server_cpu_pct": round(100 * server_cpu / window / target.daphnes, 1),
+        "loadgen_cpu_pct": [round(100 * r["cpu_s"] / window, 1) for r in reports],
     }
+
+
+def idle_memory(target: Target, n: int, *extra: str) -> dict:
+    """Resident memory per idle subscribed connection: the server's growth while holding `n` of them."""
+    run_load(target, 1, 10, 1)  # warm every code path once, so the delta is the connections alone
+    time.sleep(1)
+    before = target.rss()
+    clients = Clients(target, n, f"idle{n}" + "".join(extra), *extra)
+    time.sleep(3)  # let the handshakes' transient buffers be freed before reading RSS
+    after = target.rss()
+    reports = clients.close()
+    failed = sum(len(r["failed_clients"]) for r in reports)
+    return {"connections": n - failed, "failed_clients": failed, "rss_before_mib": round(before / 2**20, 1),
+            "rss_after_mib": round(after / 2**20, 1),
+            "kib_per_connection": round((after - before) / 1024 / max(1, n - failed), 1)}
+
+
+def connect_rate(target: Target, n: int, *extra: str) -> dict:
+    """Clients connecting at once (no ramp): the time until every one is subscribed (and replayed)."""
+    clients = Clients(target, n, f"storm{n}" + "".join(extra), "--storm", *extra)
+    reports = clients.close()
+    seconds = max(r["setup_s"] for r in reports)
+    failed = sum(len(r["failed_clients"]) for r in reports)
+    return {"clients": n, "failed_clients": failed, "seconds": round(seconds, 2),
+            "per_s": round((n - failed) / seconds, 1)}
+
+
+def sweep(target: Target, *extra: str) -> list[dict]:
+    """Raise the rate at SWEEP_SUBSCRIBERS until two steps in a row lose events."""
+    runs, lossy = [], 0
+    for rate in RATES:
+        runs.append(run_load(target, SWEEP_SUBSCRIBERS, rate, SECONDS, *extra))
+        print(target.label, "sweep", runs[-1], flush=True)
+        lossy = lossy + 1 if runs[-1]["loss"] > 0 else 0
+        if lossy == 2:
+            break
+        time.sleep(3)  # lets the server finish closing the previous run's sockets
+    return runs
+
+
+def max_lossless(runs: list[dict]) -> float:
+    return max([r["deliveries_per_s"] for r in runs if r["loss"] == 0], default=0)
+
+
+def bench_target(name: str, env: dict[str, str], workdir: Path) -> dict:
+    """Every measurement of one system, each server process started fresh where it matters."""
+    result: dict = {}
+    target = Target(name, env, workdir)
+    target.start()
+    try:
+        result["idle_memory"] = idle_memory(target, IDLE)
+        print(name, "idle memory", result["idle_memory"], flush=True)
+        result["connect"] = connect_rate(target, 1000)
+        print(name, "connect", result["connect"], flush=True)
+        if name == "project":
+            result["reconnect_storm"] = connect_rate(target, STORM, "--since", str(target.last_seq - REPLAYED),
+                                                     "--replay", str(REPLAYED))
+            print(name, "reconnect storm", result["reconnect_storm"], flush=True)
+        result["latency"] = []
+        for subscribers in SUBSCRIBERS:
+            result["latency"].append(run_load(target, subscribers, 10, SECONDS))
+            print(name, "latency", result["latency"][-1], flush=True)
+            time.sleep(3)
+        result["throughput"] = sweep(target)
+        result["max_lossless_deliveries_per_s"] = max_lossless(result["throughput"])
+    finally:
+        target.stop()
+    if name == "project":
+        result["compression"] = bench_compression(env, workdir)
+        result["scale_out"] = bench_scale_out(env, workdir)
+    return result
+
+
+def bench_compression(env: dict[str, str], workdir: Path) -> dict:
+    """permessage-deflate on a fresh server: memory per idle compressed connection, then the rate sweep."""
+    target = Target("project", env, workdir)
+    target.start()
+    try:
+        memory = idle_memory(target, IDLE, "--compression")
+        print("project deflate idle memory", memory, flush=True)
+        runs = sweep(target, "--compression")
+    finally:
+        target.stop()
+    return {"idle_memory": memory, "throughput": runs, "max_lossless_deliveries_per_s": max_lossless(runs)}
+
+
+def bench_scale_out(env: dict[str, str], workdir: Path) -> dict:
+    """Two Daphne processes on one Redis, each load generator on its own: the rate sweep."""
+    target = Target("project", env, workdir, daphnes=2)
+    target.start()
+    try:
+        runs = sweep(target)
+    finally:
+        target.stop()
+    return {"daphnes": 2, "throughput": runs, "max_lossless_deliveries_per_s": max_lossless(runs)}
+
+
+@contextlib.contextmanager
+def bench_database():
+    """A PostgreSQL database of the bench's own (created, then dropped) when a server answers; else SQLite."""
+    import psycopg
+
+    admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    name = f"paperpipeline_bench_{os.getpid()}"
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        yield None  # SQLite in the bench's work directory
+        return
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield admin_url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    with bench_database() as database_url:
+        run_all(workdir, database_url)
+
+
+def run_all(workdir: Path, database_url: str | None) -> None:
     redis_process, redis_url = start_redis_server(workdir=workdir / "redis")
-    base_env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PAPERPIPELINE_VAR_DIR": str(workdir),
+    environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url:
+        environ["DATABASE_URL"] = database_url
+    base_env = {**environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PAPERPIPELINE_VAR_DIR": str(workdir),
                 "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
                 "WS_MAX_CONNECTIONS_PER_USER": "100000", "LOG_LEVEL": "WARNING"}
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "platform": platform.platform()}, "targets": {}}
+                           "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},
+               "settings": {"subscribers": SUBSCRIBERS, "rates": RATES, "sweep_subscribers": SWEEP_SUBSCRIBERS,
+                            "seconds": SECONDS, "idle": IDLE, "storm": STORM, "loadgens": LOADGENS,
+                            "database": "PostgreSQL" if database_url else "SQLite"},
+               "targets": {}}
     try:
         for name in TARGETS:
-            target = Target(name, base_env, workdir)
-            target.start()
-            runs = {"latency": [], "throughput": []}
-            try:
-                # A pause between runs lets the server finish closing the previous run's sockets.
-                for subscribers in SUBSCRIBERS:
-                    runs["latency"].append(run_load(target, subscribers, 10, SECONDS))
-                    print(name, runs["latency"][-1], flush=True)
-                    time.sleep(3)
-                for rate in RATES:
-                    runs["throughput"].append(run_load(target, max(SUBSCRIBERS), rate, SECONDS))
-                    print(name, runs["throughput"][-1], flush=True)
-                    time.sleep(3)
-            finally:
-                target.stop()
-            lossless = [r["deliveries_per_s"] for r in runs["throughput"] if r["loss"] == 0]
-            runs["max_lossless_deliveries_per_s"] = max(lossless) if lossless else 0
-            results["targets"][name] = runs
+            results["targets"][name] = bench_target(name, base_env, workdir)
     finally:
         redis_process.terminate()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     (RESULTS / "latest.md").write_text(table(results))
+    plot(results, RESULTS / "latency.png")
     print(table(results))
-
-
-def table(results: dict) -> str:
-    """The comparison table, with the project's ratios to the baseline and the ceiling."""
-    t = results["targets"]
-    if set(t) != {"project", "naive", "raw"}:
-        return json.dumps(t, indent=1) + "\n"
-    lines = ["| metric | project | naive baseline | raw ceiling |", "|---|---|---|---|"]
-    for i, subs in enumerate(SUBSCRIBERS):
-        row = [t[n]["latency"][i] for n in ("project", "naive", "raw")]
-        lines.append(f"| p50 / p99 / p99.9 ms, {subs} subs @10/s | " + " | ".join(
-            f"{r['latency_ms']['p50']} / {r['latency_ms']['p99']} / {r['latency_ms']['p99.9']} (loss {r['loss']:.1%})"
-            for r in row) + " |")
-        lines.append(f"| publish p50 / p99 ms, {subs} subs | " + " | ".join(
-            f"{r['publish_ms']['p50']} / {r['publish_ms']['p99']}" for r in row) + " |")
-    best = {n: t[n]["max_lossless_deliveries_per_s"] for n in t}
-    subs = max(SUBSCRIBERS)
-    lines.append(f"| max lossless deliveries/s, {subs} subs | {best['project']} | {best['naive']} | {best['raw']} |")
-    ratio_raw = best["project"] / best["raw"] if best["raw"] else 0
-    ratio_naive = best["project"] / best["naive"] if best["naive"] else float("inf")
-    lines.append(f"\nproject / raw ceiling: {ratio_raw:.2f}× (target ≥ 0.7×); "
-                 f"project / naive: {ratio_naive:.2f}× (target ≥ 3×)")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
