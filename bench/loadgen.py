@@ -17,13 +17,14 @@ from websockets.asyncio.client import connect
 
 
 class Stats:
-    def __init__(self, n: int, replay: int):
+    def __init__(self, n: int, replay: int, in_flight: int):
         self.latencies: list[float] = []
         self.deliveries = 0
         self.failures: list[str] = []
         self.pending = n  # clients not yet subscribed (and, with --since, not yet replayed)
         self.replay = replay
         self.all_ready = asyncio.Event()
+        self.setup_slots = asyncio.Semaphore(in_flight)  # clients connecting and subscribing at one time
 
     def ready(self) -> None:
         self.pending -= 1
@@ -41,22 +42,15 @@ async def client(args, stats: Stats) -> None:
 
 async def receive_all(args, stats: Stats) -> None:
     compression = "deflate" if args.compression else None
-    async with connect(args.url, max_size=None, max_queue=None, compression=compression, open_timeout=120) as ws:
-        replayed = 0
-        if args.mode == "project":
-            subscribe = {"type": "subscribe", "paper_id": args.paper}
-            if args.since is not None:
-                subscribe["since"] = args.since
-            await ws.send(json.dumps({"type": "authenticate", "token": args.token}))
-            await ws.send(json.dumps(subscribe))
-            for _ in range(2):
-                reply = json.loads(await ws.recv())
-                if reply["type"] not in ("authenticated", "subscribed"):
-                    raise RuntimeError(f"client setup failed: {reply}")
-            while replayed < stats.replay:  # the events missed since `since`, from the log
-                if "seq" in json.loads(await ws.recv()):
-                    replayed += 1
-        stats.ready()
+    async with stats.setup_slots:
+        ws = await connect(args.url, max_size=None, max_queue=None, compression=compression, open_timeout=120)
+        try:
+            await set_up(args, stats, ws)
+        except BaseException:
+            await ws.close()
+            raise
+    stats.ready()
+    async with ws:
         async for frame in ws:
             now = time.time_ns()
             event = json.loads(frame)
@@ -65,14 +59,31 @@ async def receive_all(args, stats: Stats) -> None:
                 stats.deliveries += 1
 
 
+async def set_up(args, stats: Stats, ws) -> None:
+    """Authenticate and subscribe (project), and wait for the replayed events (--since)."""
+    if args.mode != "project":
+        return
+    subscribe = {"type": "subscribe", "paper_id": args.paper}
+    if args.since is not None:
+        subscribe["since"] = args.since
+    await ws.send(json.dumps({"type": "authenticate", "token": args.token}))
+    await ws.send(json.dumps(subscribe))
+    for _ in range(2):
+        reply = json.loads(await ws.recv())
+        if reply["type"] not in ("authenticated", "subscribed"):
+            raise RuntimeError(f"client setup failed: {reply}")
+    replayed = 0
+    while replayed < stats.replay:  # the events missed since `since`, from the log
+        if "seq" in json.loads(await ws.recv()):
+            replayed += 1
+
+
 async def main(args) -> dict:
-    stats = Stats(args.n, args.replay)
+    # Load runs let 100 clients per process set up at a time (a server's handshake timeout would otherwise
+    # drop clients queued behind thousands); --storm sends them all at once.
+    stats = Stats(args.n, args.replay, in_flight=args.n if args.storm else 100)
     started = time.monotonic()
-    tasks = []
-    for i in range(args.n):
-        tasks.append(asyncio.create_task(client(args, stats)))
-        if not args.storm and i % 50 == 49:
-            await asyncio.sleep(0.05)  # a connect ramp for load runs; --storm connects all at once
+    tasks = [asyncio.create_task(client(args, stats)) for _ in range(args.n)]
     await stats.all_ready.wait()
     setup_s = time.monotonic() - started
     print("READY", flush=True)

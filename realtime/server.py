@@ -46,14 +46,24 @@ class DeflateAccept(PerMessageDeflateOfferAccept):
         return extension
 
 
+DEFLATE_WINDOW_BITS = 10
+DEFLATE_MEM_LEVEL = 1
+
+
 def accept_deflate(offers):
     """Accept the client's first permessage-deflate offer, without context takeover on our side."""
     for offer in offers:
         if isinstance(offer, PerMessageDeflateOffer):
+            # Small windows and memory level: events are a few hundred bytes, and the zlib state Autobahn
+            # keeps per connection for replies (and for inflating client frames) would otherwise cost
+            # ~300 KiB per compressed connection (window 32 KiB, memLevel 8).
             return DeflateAccept(
                 offer,
                 request_no_context_takeover=offer.accept_no_context_takeover,
+                request_max_window_bits=DEFLATE_WINDOW_BITS if offer.accept_max_window_bits else 0,
                 no_context_takeover=True,
+                window_bits=min(DEFLATE_WINDOW_BITS, offer.request_max_window_bits or DEFLATE_WINDOW_BITS),
+                mem_level=DEFLATE_MEM_LEVEL,
             )
     return None
 

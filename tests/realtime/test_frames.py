@@ -46,4 +46,6 @@ def test_deflate_is_accepted_without_server_context_takeover():
     assert isinstance(accept, PerMessageDeflateOfferAccept)
     assert accept.no_context_takeover is True
     assert accept.request_no_context_takeover is True, "the client is asked not to keep a context either"
+    assert accept.window_bits == accept.request_max_window_bits == 10, "small zlib state on both sides"
+    assert accept_deflate([PerMessageDeflateOffer(request_max_window_bits=9)]).window_bits == 9, "the client's cap"
     assert accept_deflate([]) is None
