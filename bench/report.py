@@ -6,6 +6,8 @@ NAMES = ("project", "naive", "raw")
 
 
 def _ratio(a: float | None, b: float | None) -> str:
+    if a and b == 0:
+        return "∞ (none lossless)"
     return f"{a / b:.2f}×" if a is not None and b else "–"
 
 
