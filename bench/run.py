@@ -3,7 +3,7 @@ one run on this machine, all over loopback, with the load generator in separate 
 
 Per target: memory per idle subscribed connection (at BENCH_IDLE connections), the connect (+authenticate
 +subscribe) rate, publish→client latency p50/p99/p99.9 at BENCH_SUBSCRIBERS subscribers of one paper at
-10 events/s, the highest sustained deliveries/s with no loss (BENCH_RATES at the largest subscriber count)
+10 events/s, the highest sustained deliveries/s with no loss (BENCH_RATES at BENCH_SWEEP_SUBSCRIBERS)
 and publish cost. Project only: a reconnect storm with `since`, permessage-deflate, and two Daphne
 processes. Each run records the server's and the load generators' CPU use. Results: bench/results/latest.json,
 the table in bench/results/latest.md and the plot bench/results/latency.png."""
