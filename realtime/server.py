@@ -10,6 +10,7 @@ import sys
 import zlib
 
 import daphne.server
+import daphne.ws_protocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.protocol import PreparedMessage
 from daphne.cli import CommandLineInterface
@@ -17,8 +18,20 @@ from daphne.server import Server
 from twisted.internet import tcp
 
 
+class PaperWebSocketProtocol(daphne.ws_protocol.WebSocketProtocol):
+    """Daphne's WebSocket protocol, pinging only once the previous ping was answered."""
+
+    def _sendAutoPing(self) -> None:
+        """Daphne pings every interval; a second ping would replace the first one's timeout without cancelling
+        it, so a pong later than the interval (but within the timeout) would still drop the connection."""
+        if self.autoPingPending is None:
+            super()._sendAutoPing()
+
+
 class PaperWebSocketFactory(daphne.server.WebSocketFactory):
     """Daphne's WebSocket factory with the options Daphne does not expose."""
+
+    protocol = PaperWebSocketProtocol
 
     def setProtocolOptions(self, **options):
         """Send a close frame with its code (1009, 4011, ping timeout) and give the peer time to read it."""

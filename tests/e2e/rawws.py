@@ -30,9 +30,13 @@ def handshake(port: int, *, rcvbuf: int | None = None) -> socket.socket:
 
 def send_json(sock: socket.socket, message: dict) -> None:
     """Send one masked text frame, as a client must."""
-    payload = json.dumps(message).encode()
+    send_frame(sock, 0x1, json.dumps(message).encode())
+
+
+def send_frame(sock: socket.socket, opcode: int, payload: bytes) -> None:
+    """Send one masked, final frame with the given opcode (0x1 text, 0xA pong, ...)."""
     mask = os.urandom(4)
-    header = bytes([0x81])
+    header = bytes([0x80 | opcode])
     if len(payload) < 126:
         header += bytes([0x80 | len(payload)])
     elif len(payload) < 65536:
