@@ -38,6 +38,8 @@ from .server import FLOW_EXTENSION, PreparedText
 
 logger = logging.getLogger(__name__)
 
+CONTROL_MESSAGES = ("paper.revoked", "user.revoked", "user.changed")
+
 
 class PaperConsumer(AsyncJsonWebsocketConsumer):
     """One client connection to the paper event stream."""
@@ -265,7 +267,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         "ping": on_ping,
     }
 
-    # --- outbound: from the process's fan-out (events) and the channel layer (control messages) ---
+    # --- outbound: events and control messages, both from the process's fan-out ---
 
     async def fanout_message(self, message: dict[str, Any]) -> None:
         """Take one message of a group this connection is in; events inline, control in its own task."""
@@ -275,12 +277,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self.paper_event(message)
         elif message["type"] == "system.event":
             await self.system_event(message)
-        elif message["type"] == "paper.revoked":
-            asyncio.ensure_future(self._guarded(self.paper_revoked(message)))  # it may query the database
-        elif message["type"] == "user.revoked":
-            asyncio.ensure_future(self._guarded(self.user_revoked(message)))
-        elif message["type"] == "user.changed":
-            asyncio.ensure_future(self._guarded(self.user_changed(message)))
+        elif message["type"] in CONTROL_MESSAGES:
+            # In a task of its own: it may query the database, and the fan-out must not wait for that.
+            handler = getattr(self, get_handler_name(message))
+            asyncio.ensure_future(self._guarded(handler(message)))
 
     async def paper_event(self, message: dict[str, Any]) -> None:
         """Forward a paper event, already encoded, if a subscription wants it and it was not sent yet."""
@@ -373,12 +373,12 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     def hold_writes(self) -> None:
         """The fan-out starts a batch: collect this connection's frames until release_writes()."""
-        if self.flow is not None and self.flow.protocol is not None:
+        if self.flow is not None:
             self.flow.hold()
 
     def release_writes(self) -> None:
         """The fan-out ended its batch: write what this connection collected."""
-        if self.flow is not None and self.flow.protocol is not None:
+        if self.flow is not None:
             self.flow.release()
 
     async def send(self, *args, **kwargs) -> None:

@@ -65,21 +65,27 @@ class Fanout:
     async def _read(self) -> None:
         """Decode each message once and hand it to its group's members; what arrived together is one batch."""
         while True:
+            if not self.pubsub.subscribed:
+                await asyncio.sleep(0.05)
+                continue
+            batch: list[dict[str, Any]] = []
             try:
-                if not self.pubsub.subscribed:
-                    await asyncio.sleep(0.05)
-                    continue
-                batch = [await self.pubsub.get_message(timeout=1.0)]
-                while batch[-1] is not None and len(batch) < BATCH_LIMIT:
-                    batch.append(await self.pubsub.get_message(timeout=0))  # already received: no wait
+                message = await self.pubsub.get_message(timeout=1.0)
+                while message is not None:
+                    batch.append(message)
+                    if len(batch) == BATCH_LIMIT:
+                        break
+                    message = await self.pubsub.get_message(timeout=0)  # already received: no wait
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Redis went away: redis-py reconnects and resubscribes on the next read.
+                # Redis went away: redis-py reconnects and resubscribes on the next read. What was read
+                # before is still handed out.
                 logger.warning("fan-out reader lost Redis; retrying", exc_info=True)
+                await self._deliver(batch)
                 await asyncio.sleep(1)
                 continue
-            await self._deliver([message for message in batch if message is not None])
+            await self._deliver(batch)
 
     async def _deliver(self, batch: list[dict[str, Any]]) -> None:
         """Hand out a batch in order; each member writes its share of it to its socket at once at the end."""

@@ -44,9 +44,10 @@ class PaperWebSocketFactory(daphne.server.WebSocketFactory):
         super().setProtocolOptions(**options)
 
 
-# Events are deflated once for all compressed sockets, so the server never keeps a compression context
-# between messages (server_no_context_takeover). Client frames are tiny requests: ask the client not to
-# keep one either, so an idle connection holds no zlib state for its lifetime.
+# Events are deflated once for all compressed sockets, each on its own (server_no_context_takeover), and
+# clients that can are asked not to carry context between their own frames either. Autobahn still keeps one
+# zlib compressor (for replies) and one decompressor per compressed connection: small windows keep them small.
+
 
 class DeflateAccept(PerMessageDeflateOfferAccept):
     """Autobahn's accept, also announcing server_no_context_takeover when the client did not ask for it (RFC 7692
@@ -158,7 +159,8 @@ class TransportFlow:
         return True
 
     def hold(self) -> None:
-        """Collect prepared frames instead of writing each: one send(2) for a batch of events."""
+        """Collect prepared frames instead of writing each: one send(2) for a batch of events (without a
+        socket, as in unit tests, nothing is ever collected)."""
         if self.held is None:
             self.held = []
 
@@ -175,7 +177,6 @@ class TransportFlow:
         else:
             # Straight to the transport: Autobahn's sendData formats a debug log line on every call.
             write_through(self.protocol.transport, data)
-
 
     def pauseProducing(self) -> None:
         self.paused = True
