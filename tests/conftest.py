@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-PAPERS_DIR = Path(__file__).resolve().parents[2] / "shared" / "papers"
+# Real PDFs kept in the repository (tests/data/papers/README.md: source and MIT licence).
+PAPERS_DIR = Path(__file__).resolve().parent / "data" / "papers"
 
 SAMPLE_TEXT = (
     "NovaNet: Scalable Transformers for Reading Comprehension\n\n"
@@ -20,12 +21,9 @@ SAMPLE_TEXT = (
 
 
 def papers_dir() -> Path:
-    """The folder of real PDFs, failing loudly when it is missing."""
-    import os
-
-    folder = Path(os.environ.get("PAPERS_DIR", PAPERS_DIR))
-    assert folder.is_dir(), f"real papers not found at {folder}; set PAPERS_DIR"
-    return folder
+    """The repository's folder of real PDFs."""
+    assert PAPERS_DIR.is_dir(), f"real papers not found at {PAPERS_DIR}"
+    return PAPERS_DIR
 
 
 def make_pdf(text: str) -> bytes:

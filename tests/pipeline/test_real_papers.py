@@ -1,17 +1,15 @@
 """The whole pipeline on three real, messy ML papers: what a reader names first must come out."""
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from papers.pipeline.entities import OWN_CONTRIBUTION_CONFIDENCE, FoundEntity, extract_entities
 from papers.pipeline.relationships import FoundRelationship, extract_relationships
 from papers.pipeline.text import extract_text
+from tests.conftest import papers_dir
 
-DEFAULT_PAPERS_DIR = Path(__file__).resolve().parents[3] / "shared" / "papers"
 PAGES = {"DeBERTa.pdf": 23, "LayoutLM.pdf": 9, "Few_shot_NER.pdf": 12}
 # Generous: the three papers take well under a second each on a laptop.
 MAX_SECONDS_PER_PAPER = 5.0
@@ -38,13 +36,6 @@ class Result:
     def links(self) -> set[tuple[str, str, str]]:
         """Relationships as (type, source name, target name)."""
         return {(r.relationship_type, r.source[1], r.target[1]) for r in self.relationships}
-
-
-def papers_dir() -> Path:
-    """The folder of real PDFs (PAPERS_DIR overrides); missing it is a failure, not a skip."""
-    folder = Path(os.environ.get("PAPERS_DIR", DEFAULT_PAPERS_DIR))
-    assert folder.is_dir(), f"Real papers folder not found at {folder}; set PAPERS_DIR to the folder with {list(PAGES)}"
-    return folder
 
 
 @pytest.fixture(scope="module", params=sorted(PAGES))
