@@ -1,7 +1,6 @@
-"""Root URLs: admin, API, pages."""
+"""Root URLs: admin, API, pages. Uploaded files are never served from MEDIA_URL: only through the authorized
+download (papers.views.paper_file and GET /api/papers/{id}/file/)."""
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
@@ -10,5 +9,3 @@ urlpatterns = [
     path("api/", include("papers.api.urls")),
     path("", include("papers.urls")),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.urls import reverse
+from django.utils.html import format_html
 
 from . import services
 from .models import Entity, Paper, PaperEvent, Relationship
@@ -54,16 +56,29 @@ class PaperAdmin(admin.ModelAdmin):
     actions = ["reprocess", "cancel"]
     # Status moves only through the lifecycle (actions, pipeline); an edited stale form must not rewind it.
     readonly_fields = [
-        "id", "status", "progress", "current_step", "step_progress", "estimated_completion", "error_code",
+        "id", "download", "status", "progress", "current_step", "step_progress", "estimated_completion", "error_code",
         "error_message", "task_id", "original_filename", "content_type", "size_bytes", "page_count", "text_length",
         "created_at", "updated_at", "started_at", "completed_at",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "title", "owner", "file", "original_filename", "content_type", "size_bytes"]}),
+        # A stored file is shown as a link to the authorized download (the file widget would link MEDIA_URL) and
+        # is never replaced in place: a new file is a new paper, validated and processed from the start.
+        (None, {"fields": ["id", "title", "owner", "download", "original_filename", "content_type", "size_bytes"]}),
         ("Processing", {"fields": ["status", "progress", "current_step", "step_progress", "estimated_completion",
                                    "task_id", "started_at", "completed_at", "created_at", "updated_at"]}),
         ("Error", {"fields": ["error_code", "error_message"]}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        """The add form takes the file; a stored paper links its download instead."""
+        if obj is not None:
+            return self.fieldsets
+        return [(None, {"fields": ["title", "owner", "file"]})]
+
+    @admin.display(description="file")
+    def download(self, paper: Paper) -> str:
+        url = reverse("paper-file", args=[paper.pk])
+        return format_html('<a href="{}">{}</a>', url, paper.original_filename or "download")
 
     def get_inlines(self, request, obj):
         """Extracted data exists only once a paper has been stored."""

@@ -29,13 +29,22 @@ class PipelineStep(models.TextChoices):
     RELATIONSHIP_EXTRACTION = "relationship_extraction"
 
 
+EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt"}
+
+
+def paper_upload_to(paper: "Paper", filename: str) -> str:
+    """A random storage name with the extension of the sniffed type: the uploader's name never reaches the disk."""
+    return f"papers/{uuid.uuid4().hex}{EXTENSIONS.get(paper.content_type, '.txt')}"
+
+
 class Paper(models.Model):
     """An uploaded paper and where its processing stands."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="papers")
     title = models.CharField(max_length=300, blank=True)
-    file = models.FileField(upload_to="papers/%Y/%m/")
+    # Served only by the authorized download (papers.views.paper_file_response), never from MEDIA_URL.
+    file = models.FileField(upload_to=paper_upload_to)
     original_filename = models.CharField(max_length=255, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     size_bytes = models.PositiveBigIntegerField(default=0)

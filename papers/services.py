@@ -1,6 +1,7 @@
 """Writes: every change to papers, their extracted data and their event log goes through here."""
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -19,7 +20,17 @@ from realtime.events import EntityEvent, ErrorEvent, ProgressEvent, Relationship
 from realtime.events import PaperEvent as WireEvent
 
 from . import selectors
-from .models import ACTIVE_STATUSES, FINAL_STATUSES, Entity, Paper, PaperEvent, PaperStatus, PipelineStep, Relationship
+from .models import (
+    ACTIVE_STATUSES,
+    EXTENSIONS,
+    FINAL_STATUSES,
+    Entity,
+    Paper,
+    PaperEvent,
+    PaperStatus,
+    PipelineStep,
+    Relationship,
+)
 from .pipeline.text import TextExtractionError, extract_text
 
 logger = logging.getLogger(__name__)
@@ -69,7 +80,7 @@ def paper_events_prune(*, now: datetime | None = None) -> int:
 
 
 def paper_file_validate(*, file: UploadedFile) -> str:
-    """Check size and content of an upload; return its content type or raise ValidationError."""
+    """Check size, content and name of an upload; return its content type or raise ValidationError."""
     if file.size == 0:
         raise ValidationError("The file is empty.", code="empty_file")
     if file.size > settings.PAPER_MAX_UPLOAD_BYTES:
@@ -77,6 +88,21 @@ def paper_file_validate(*, file: UploadedFile) -> str:
             f"The file is {file.size} bytes; the limit is {settings.PAPER_MAX_UPLOAD_BYTES} bytes.",
             code="file_too_large",
         )
+    content_type = _sniffed_type(file)
+    # The name must agree with the content: a text file named .html or .svg would be a page to a browser.
+    extension = os.path.splitext(file.name or "")[1].lower()
+    if extension not in EXTENSIONS.values():
+        raise ValidationError("Only .pdf and .txt files are accepted.", code="unsupported_type")
+    if extension != EXTENSIONS[content_type]:
+        described = "a PDF" if content_type == "application/pdf" else "plain text"
+        raise ValidationError(
+            f"The file is named {extension} but its content is {described}.", code="extension_mismatch"
+        )
+    return content_type
+
+
+def _sniffed_type(file: UploadedFile) -> str:
+    """The content type of a file from its first bytes: a PDF or UTF-8 plain text, else ValidationError."""
     file.seek(0)
     head = file.read(ACCEPTED_TEXT_SNIFF)
     file.seek(0)

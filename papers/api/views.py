@@ -1,16 +1,20 @@
-"""REST API for papers: upload, list, detail, extracted data, event log, reprocess and cancel."""
+"""REST API for papers: upload, list, detail, the file, extracted data, event log, reprocess and cancel."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import selectors, services
 from ..models import Paper
+from ..views import paper_file_response
 from .serializers import (
     EntitySerializer,
     PaperEventSerializer,
@@ -26,6 +30,16 @@ MAX_SEQ = 2**63 - 1  # the database's bigint
 def _as_api_error(exc: DjangoValidationError, field: str) -> ValidationError:
     """Turn a service's ValidationError into a 400 naming the field and a stable code."""
     return ValidationError({field: [exc.messages[0]], "code": exc.code or "invalid"})
+
+
+class FirstRenderer(BaseContentNegotiation):
+    """Ignore Accept: a download answers with the file whatever the client accepts, and errors in JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -53,6 +67,11 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     def perform_destroy(self, instance: Paper) -> None:
         """Delete through the service, which also removes the stored file."""
         services.paper_delete(paper=instance)
+
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer], content_negotiation_class=FirstRenderer)
+    def file(self, request: Request, pk=None) -> FileResponse:
+        """The uploaded file, as an attachment of a safe type (application/pdf or text/plain)."""
+        return paper_file_response(self.get_object())
 
     @action(detail=True, methods=["get"])
     def entities(self, request: Request, pk=None) -> Response:
