@@ -193,11 +193,9 @@ def paper_cancel(*, paper: Paper) -> Paper:
 
 
 def paper_delete(*, paper: Paper) -> None:
-    """Delete a paper with everything extracted and logged; its file goes once the deletion commits."""
-    storage, name = paper.file.storage, paper.file.name
-    with transaction.atomic():
-        paper.delete()
-        transaction.on_commit(lambda: storage.delete(name) if name else None)
+    """Delete a paper with everything extracted and logged; its file goes once the deletion commits (the
+    post_delete hook, which also covers the admin, cascades and queryset deletes)."""
+    paper.delete()
 
 
 def paper_fail(*, paper_id: Any, task_id: str, step: str, error_code: str, error_message: str) -> Paper | None:

@@ -1,4 +1,5 @@
-"""Hooks on Paper: every status change becomes a status_changed event; deletion and owner change revoke access."""
+"""Hooks on Paper: status changes become status_changed events; deletion and owner change revoke access; a
+deleted paper's file goes once the deletion commits (service, admin, cascade from its owner, queryset)."""
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
@@ -59,8 +60,17 @@ def paper_deleted(sender, instance: Paper, **kwargs) -> None:
     revoke_paper_subscriptions(instance.pk, reason="deleted")
 
 
+def paper_file_delete(sender, instance: Paper, using: str | None = None, **kwargs) -> None:
+    """Delete a deleted paper's file once the deletion commits, whatever deleted it; a rollback keeps it."""
+    storage, name = instance.file.storage, instance.file.name
+    if name:
+        # Robust: a file that cannot be deleted is logged by Django, never raised into a committed request.
+        transaction.on_commit(lambda: storage.delete(name), using=using, robust=True)
+
+
 def connect() -> None:
     """Connect the hooks once (called from PapersConfig.ready)."""
     pre_save.connect(remember_stored_state, sender=Paper, dispatch_uid="papers.remember_stored_state")
     post_save.connect(emit_status_changed, sender=Paper, dispatch_uid="papers.emit_status_changed")
     post_delete.connect(paper_deleted, sender=Paper, dispatch_uid="papers.paper_deleted")
+    post_delete.connect(paper_file_delete, sender=Paper, dispatch_uid="papers.paper_file_delete")

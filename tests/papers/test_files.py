@@ -181,3 +181,29 @@ def test_the_progress_page_and_the_admin_link_the_download_not_the_media_url(use
         assert page.status_code == 200
         assert download in page.content
         assert paper.file.name.encode() not in page.content
+
+
+def test_the_file_goes_when_the_owner_is_deleted_once_committed(api, user, django_capture_on_commit_callbacks):
+    paper = Paper.objects.get(pk=upload(api, "novanet.txt", SAMPLE_TEXT.encode()).data["id"])
+    storage, name = paper.file.storage, paper.file.name
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        user.delete()  # the admin's way: the papers go by cascade
+    assert storage.exists(name), "deleted before the deletion committed"
+    for callback in pending:
+        callback()
+    assert not Paper.objects.exists() and not storage.exists(name)
+
+
+def test_the_file_goes_on_a_queryset_delete_and_stays_on_rollback(api, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    paper = Paper.objects.get(pk=upload(api, "novanet.txt", SAMPLE_TEXT.encode()).data["id"])
+    storage, name = paper.file.storage, paper.file.name
+    with django_capture_on_commit_callbacks(execute=True) as rolled_back:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Paper.objects.filter(pk=paper.pk).delete()
+            raise RuntimeError("roll back")
+    assert not rolled_back and storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        Paper.objects.filter(pk=paper.pk).delete()
+    assert not storage.exists(name)
