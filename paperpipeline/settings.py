@@ -199,6 +199,9 @@ SIMPLE_JWT = {
 
 # --- Papers ---
 PAPER_MAX_UPLOAD_BYTES = int(os.environ.get("PAPER_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))
+# The server (realtime.server) answers 413 to a request body over this before reading it: an upload plus its
+# multipart framing and form fields. A reverse proxy in front should enforce the same limit.
+HTTP_MAX_BODY_BYTES = int(os.environ.get("HTTP_MAX_BODY_BYTES", str(PAPER_MAX_UPLOAD_BYTES + 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 PAPER_ENTITY_EXTRACTOR = os.environ.get("PAPER_ENTITY_EXTRACTOR", "papers.pipeline.entities.extract_entities")

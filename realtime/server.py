@@ -1,21 +1,24 @@
 """Daphne with the project's WebSocket settings: heartbeat, inbound size limit, write backpressure,
-permessage-deflate, and events framed once for every socket that receives them.
+permessage-deflate, and events framed once for every socket that receives them; and HTTP request bodies over
+HTTP_MAX_BODY_BYTES refused with 413 before they are read.
 
 Run it like daphne itself: `python -m realtime.server -b 127.0.0.1 -p 8000 paperpipeline.asgi:application`.
 """
 
 import asyncio
+import json
 import os
 import sys
 import zlib
 
+import daphne.http_protocol
 import daphne.server
 import daphne.ws_protocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.protocol import PreparedMessage
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
-from twisted.internet import tcp
+from twisted.internet import reactor, tcp
 
 
 class PaperWebSocketProtocol(daphne.ws_protocol.WebSocketProtocol):
@@ -217,11 +220,82 @@ def write_through(transport, data: bytes) -> None:
         transport.write(data[sent:])  # the rest waits for the socket to drain; backpressure applies
 
 
+# --- HTTP: request bodies over the limit are refused before they are read ---
+
+# After refusing, the connection keeps reading (and dropping) what the client is still sending for this long,
+# with our side already closed: a client busy sending its body then reads the 413 instead of a reset.
+REFUSED_BODY_LINGER = 2.0
+
+
+class LimitedWebRequest(daphne.http_protocol.WebRequest):
+    """Daphne's HTTP request, answering 413 to a body over the server's `http_max_body_bytes` before reading it.
+
+    Daphne hands the application the whole body at once, read from Twisted's buffer: a declared length over
+    the limit is refused as soon as the headers are in, and a chunked body (no length) once it passes it."""
+
+    body_refused = False
+    body_received = 0
+
+    def gotLength(self, length):
+        """Refuse a declared Content-Length over the limit now: not a byte of the body is kept."""
+        over = length is not None and length > self.server.http_max_body_bytes
+        super().gotLength(0 if over else length)
+        if over:
+            self.refuse_body()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """Count the body as it arrives and refuse it past the limit; a refused body is dropped."""
+        if self.body_refused:
+            return
+        self.body_received += len(data)
+        if self.body_received > self.server.http_max_body_bytes:
+            self.refuse_body()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command, path, version):
+        """A refused request never reaches the application, even if the rest of its body came in already."""
+        if not self.body_refused:
+            super().requestReceived(command, path, version)
+
+    def refuse_body(self) -> None:
+        """Answer 413 with a short JSON body, close our side, and drop what still arrives until the peer closes."""
+        self.body_refused = True
+        # Twisted answers "100 Continue" right after the headers: a refused request must not be told to send.
+        self.requestHeaders.removeHeader(b"expect")
+        limit = self.server.http_max_body_bytes
+        body = json.dumps(
+            {"detail": f"The request body is over the limit of {limit} bytes.", "code": "request_too_large"}
+        ).encode()
+        transport = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self.channel.persistent = False
+        if hasattr(transport, "loseWriteConnection"):
+            transport.loseWriteConnection()
+            reactor.callLater(REFUSED_BODY_LINGER, transport.loseConnection)
+        else:
+            transport.loseConnection()
+
+
+class PaperHTTPFactory(daphne.http_protocol.HTTPFactory):
+    """Daphne's HTTP factory making LimitedWebRequest requests."""
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        protocol.requestFactory = LimitedWebRequest
+        return protocol
+
+
 class PaperServer(Server):
-    """Daphne's server with the inbound WebSocket message limit taken from settings."""
+    """Daphne's server with the inbound WebSocket message limit and the HTTP body limit taken from settings."""
 
     def __init__(self, *args, **kwargs):
         from django.conf import settings
+
+        self.http_max_body_bytes = settings.HTTP_MAX_BODY_BYTES
 
         # Autobahn closes a connection that sends more with 1009 (message too big), before the app sees it.
         kwargs["websocket_max_message_size"] = settings.WS_MAX_MESSAGE_BYTES
@@ -245,6 +319,7 @@ class PaperServer(Server):
     def run(self):
         """Run Daphne with this project's factory (Server.run builds it from the module global)."""
         daphne.server.WebSocketFactory = PaperWebSocketFactory
+        daphne.server.HTTPFactory = PaperHTTPFactory
         super().run()
 
 
