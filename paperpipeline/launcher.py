@@ -102,6 +102,8 @@ class Launcher:
             return 0
         finally:
             self.stop_all()
+            for signum in STOP_SIGNALS:  # nothing left to stop: late duplicates must not kill the exiting launcher
+                signal.signal(signum, signal.SIG_IGN)
 
     def _start_all(self) -> bool:
         """Start Redis, migrate, start the application processes; False if start-up failed."""

@@ -1,5 +1,7 @@
 """`make run`'s launcher, run for real: signals stop it all (Redis last), crashes restart, Redis needs a password."""
 
+import contextlib
+import itertools
 import os
 import re
 import signal
@@ -151,6 +153,16 @@ def test_a_signal_while_stopping_changes_nothing(launcher):
     launcher.wait_for(lambda: "stopping daphne" in launcher.log(), "the stop to begin")
     launcher.signal_group(signal.SIGINT)
     launcher.signal_group(signal.SIGTERM)
+    assert_stopped_cleanly(launcher)
+
+
+def test_a_storm_of_signals_until_it_exits_still_stops_everything_in_order(launcher):
+    launcher.wait_ready()
+    storm = itertools.cycle([signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+    while launcher.process.poll() is None:  # until the very end of the launcher's exit
+        with contextlib.suppress(ProcessLookupError):
+            launcher.signal_group(next(storm))
+        time.sleep(0.01)
     assert_stopped_cleanly(launcher)
 
 
