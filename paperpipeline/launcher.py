@@ -182,13 +182,13 @@ class Launcher:
 
     def _schedule_restart(self, child: Child, now: float) -> None:
         """Note that a child exited and when it will be started again."""
+        if now - child.started_at >= STABLE_AFTER:
+            child.delay = RESTART_DELAY  # it ran long enough: this is a new crash, not a crash loop
         if child.process is not None:
             _kill_session(child.process)  # what it left behind (e.g. a Celery pool) goes with it
             log(f"{child.name} exited with status {child.process.returncode}; restarting in {child.delay:g} s")
         else:
             log(f"retrying {child.name} in {child.delay:g} s")
-        if now - child.started_at >= STABLE_AFTER:
-            child.delay = RESTART_DELAY
         child.process, child.restart_at = None, now + child.delay
         child.delay = min(child.delay * 2, RESTART_DELAY_MAX)
 
