@@ -2,6 +2,7 @@
 
 import ctypes
 import importlib.util
+import secrets
 import shutil
 import signal
 import socket
@@ -28,7 +29,7 @@ def redis_server_binary() -> str:
     return found
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """On Linux, have the kernel stop this redis-server if its starter dies without cleaning up."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -42,23 +43,53 @@ def free_port() -> int:
 
 
 def start_redis_server(
-    *, workdir: Path, port: int | None = None, timeout: float = 10.0
+    *,
+    workdir: Path,
+    port: int | None = None,
+    password: str | None = None,
+    appendonly: bool = False,
+    timeout: float = 10.0,
 ) -> tuple[subprocess.Popen, str]:
-    """Start redis-server on 127.0.0.1, persisting nothing; return the process and its URL once it answers."""
+    """Start a password-protected redis-server on 127.0.0.1; return the process and its URL once it answers.
+
+    A random password unless one is given (a restart on the same port keeps its clients' URL valid). With
+    appendonly, every write is logged to workdir and replayed at the next start (queued tasks survive).
+    """
     port = port or free_port()
+    password = password or secrets.token_urlsafe(24)
     workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o700)  # the append-only file holds task messages and events
+    persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if appendonly else ["--appendonly", "no"]
     process = subprocess.Popen(
         [
-            redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            # "-": the rest of the configuration comes from stdin, so the password is not in the process list.
+            redis_server_binary(), "-", "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence,
             "--dir", str(workdir), "--logfile", str(workdir / f"redis-{port}.log"),
         ],
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # its log goes to --logfile; errors before that to stderr
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
-    url = f"redis://127.0.0.1:{port}/0"
-    wait_for_redis(url, process=process, timeout=timeout)
+    process.stdin.write(f"requirepass {password}\n".encode())
+    process.stdin.close()
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    try:
+        wait_for_redis(url, process=process, timeout=timeout)
+    except BaseException:
+        process.kill()  # never leave a server behind that nobody knows the URL of
+        process.wait()
+        raise
     return process, url
+
+
+def redacted(url: str) -> str:
+    """The URL with its password masked, for logs."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{location}"
 
 
 def wait_for_redis(url: str, *, process: subprocess.Popen | None = None, timeout: float = 10.0) -> None:

@@ -212,6 +212,9 @@ PAPER_RELATIONSHIP_EXTRACTOR = os.environ.get(
 PAPER_MAX_ATTEMPTS = int(os.environ.get("PAPER_MAX_ATTEMPTS", "3"))
 # A processing paper with no progress for this long is failed by the periodic sweep.
 PAPER_STALL_TIMEOUT = timedelta(seconds=float(os.environ.get("PAPER_STALL_TIMEOUT", "300")))
+# A paper queued this long, with no pipeline task waiting in the broker, is sent again by the sweep; and
+# reprocess may act on it (its task was lost, e.g. with Redis's data).
+PAPER_QUEUED_RESEND_AFTER = timedelta(seconds=float(os.environ.get("PAPER_QUEUED_RESEND_AFTER", "120")))
 # Window over which SYSTEM_STATUS.processing_rate counts completed papers.
 PROCESSING_RATE_WINDOW = timedelta(minutes=int(os.environ.get("PROCESSING_RATE_WINDOW_MINUTES", "5")))
 # A resuming subscriber gets at most this many missed events over the WebSocket; beyond it, the API pages them.

@@ -171,12 +171,54 @@ def _send_process_task(paper_id: str, task_id: str) -> None:
 
 
 def paper_reprocess(*, paper: Paper) -> Paper:
-    """Queue a paper again unless it is already queued or processing."""
+    """Queue a paper again unless it is processing, or queued for less than PAPER_QUEUED_RESEND_AFTER."""
     with transaction.atomic():
         paper = Paper.objects.select_for_update().get(pk=paper.pk)  # two requests at once queue it once
-        if paper.status in ACTIVE_STATUSES:
+        if paper.status in ACTIVE_STATUSES and not _queued_too_long(paper):
             raise ValidationError("The paper is already being processed.", code="already_active")
+        # A new task id: should the old task still be waiting somewhere, _paper_start ignores it.
         return paper_enqueue(paper=paper, message="Queued for reprocessing")
+
+
+def _queued_too_long(paper: Paper, *, now: datetime | None = None) -> bool:
+    """Whether a paper has been queued so long that its task was probably lost (e.g. with Redis's data)."""
+    cutoff = (now or utc_now()) - settings.PAPER_QUEUED_RESEND_AFTER
+    return paper.status == PaperStatus.QUEUED and paper.updated_at < cutoff
+
+
+def paper_queued_resend(*, now: datetime | None = None) -> int:
+    """Queue again, under new task ids, papers queued longer than PAPER_QUEUED_RESEND_AFTER; the number re-sent.
+
+    Only while no pipeline task waits in the broker: a waiting task will run (and would then be a no-op, its
+    task id stale), and re-sending papers of a long queue would put them at its back again and again.
+    """
+    stale = Paper.objects.filter(
+        status=PaperStatus.QUEUED, updated_at__lt=(now or utc_now()) - settings.PAPER_QUEUED_RESEND_AFTER
+    ).order_by("updated_at").values_list("pk", flat=True)
+    stale = list(stale)
+    if not stale or _pipeline_tasks_waiting():
+        return 0
+    resent = 0
+    for paper_id in stale:
+        with transaction.atomic():
+            # Re-read under the lock: a worker may have started it since the scan.
+            paper = Paper.objects.select_for_update().filter(pk=paper_id).first()
+            if paper is None or not _queued_too_long(paper, now=now):
+                continue
+            logger.warning("paper %s was queued since %s without being started; sending its task again",
+                           paper.pk, paper.updated_at)
+            paper_enqueue(paper=paper, message="Queued again (its task was lost)")
+            resent += 1
+    return resent
+
+
+def _pipeline_tasks_waiting() -> int:
+    """Messages waiting in the broker's pipeline queue (those a worker already reserved not counted)."""
+    from paperpipeline.celery import app
+
+    with app.connection_for_read() as connection:
+        # Not passive: an empty Redis queue does not exist, and declaring it again is harmless.
+        return connection.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE).message_count
 
 
 def paper_cancel(*, paper: Paper) -> Paper:

@@ -19,5 +19,5 @@ def event_log_prune() -> int:
 
 @shared_task(name="papers.tasks.stalled_papers_sweep", ignore_result=True)
 def stalled_papers_sweep() -> int:
-    """Fail papers whose processing stopped making progress (beat runs it every minute)."""
-    return services.paper_stalled_fail()
+    """Fail stalled papers and re-send lost queued ones (beat runs it every minute, and each worker at start)."""
+    return services.paper_stalled_fail() + services.paper_queued_resend()

@@ -4,6 +4,7 @@ import asyncio
 import json
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -56,11 +57,13 @@ async def test_redis_restart_mid_paper_loses_nothing(private_redis, alice):
                     break
 
         # Restart Redis (it keeps nothing on disk) while the worker is mid-paper.
-        port = int(private_redis["url"].rsplit(":", 1)[1].split("/")[0])
+        address = urlsplit(private_redis["url"])
         private_redis["process"].terminate()
         private_redis["process"].wait(timeout=10)
         await asyncio.sleep(1)  # an outage, not a blip: the worker publishes into the void meanwhile
-        private_redis["process"], _ = start_redis_server(workdir=private_redis["workdir"], port=port)
+        private_redis["process"], _ = start_redis_server(
+            workdir=private_redis["workdir"], port=address.port, password=address.password
+        )
 
         # A client that stayed connected receives events published after the restart: Daphne resubscribed.
         async with asyncio.timeout(60):
