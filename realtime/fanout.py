@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .server import PreparedText
@@ -99,7 +100,8 @@ class Fanout:
                 return
             try:
                 await self.pubsub.connect()  # redis-py's connect callback subscribes to its channels again
-                stale = [c for c in self.pubsub.channels if c.decode()[len(self.prefix):] not in self.members]
+                wanted = {(self.prefix + group).encode() for group in self.members}
+                stale = [channel for channel in self.pubsub.channels if channel not in wanted]
                 if stale:  # left while Redis was away, when their UNSUBSCRIBE failed
                     await self.pubsub.unsubscribe(*stale)
             except BaseException:
@@ -111,6 +113,13 @@ class Fanout:
         async with self.lock:
             await self.pubsub.connection.disconnect(nowait=True)
 
+    async def _next_message(self, wait: float) -> dict[str, Any] | None:
+        """Read one message; a lost connection raises instead of letting redis-py reconnect outside the lock."""
+        if not self.pubsub.connection.is_connected:  # dropped by a failed SUBSCRIBE meanwhile
+            raise RedisConnectionError("fan-out connection lost")
+        # No await between that check and get_message's own, so get_message never connects by itself.
+        return await self.pubsub.get_message(timeout=wait)
+
     async def _read(self) -> None:
         """Decode each message once and hand it to its group's members; what arrived together is one batch."""
         while True:
@@ -121,13 +130,12 @@ class Fanout:
             try:
                 if not self.pubsub.connection.is_connected:
                     await self._reconnect()
-                # No await between that check and the read's own: the read never connects by itself.
-                message = await self.pubsub.get_message(timeout=1.0)
+                message = await self._next_message(wait=1.0)
                 while message is not None:
                     batch.append(message)
                     if len(batch) == BATCH_LIMIT:
                         break
-                    message = await self.pubsub.get_message(timeout=0)  # already received: no wait
+                    message = await self._next_message(wait=0)  # already received: no wait
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -1,10 +1,14 @@
 """The process's fan-out on the session's real Redis: one pub/sub connection, and no half-made subscription."""
 
 import asyncio
+import random
+import time
 from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
+from django.conf import settings
 
 from papers.models import PaperStatus
 from realtime.broadcast import broadcast_control, paper_group
@@ -43,17 +47,17 @@ async def fresh_fanout():
     await instance.redis.aclose()
 
 
-def failing_once(subscribe, channel_suffix: str):
-    """Wrap PubSub.subscribe so the first SUBSCRIBE to one channel fails as a lost Redis would."""
+def failing_once(command, channel_suffix: str):
+    """Wrap PubSub.subscribe (or unsubscribe) so its first call for one channel fails as a lost Redis would."""
     failed = []
 
-    async def subscribe_or_fail(*channels):
+    async def command_or_fail(*channels):
         if not failed and channels[0].endswith(channel_suffix):
             failed.append(channels)
             raise redis.ConnectionError("Connection reset by peer (simulated)")
-        return await subscribe(*channels)
+        return await command(*channels)
 
-    return subscribe_or_fail
+    return command_or_fail
 
 
 async def test_concurrent_first_joins_open_one_connection_and_every_member_is_fed(fresh_fanout):
@@ -114,3 +118,63 @@ async def test_a_subscription_whose_subscribe_failed_is_answered_and_the_next_cl
     assert (event["event_type"], event["paper_id"], event["seq"]) == ("status_changed", paper_id, 1)
     await unlucky.disconnect()
     await lucky.disconnect()
+
+
+def subscriber_counts(channels: list[str], expected: list[int]) -> list[int]:
+    """Poll Redis's subscriber counts of some channels until they are as expected (Redis has no event for it)."""
+    client = redis.Redis.from_url(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+    deadline = time.monotonic() + TIMEOUT
+    while (counts := [count for _, count in client.pubsub_numsub(*channels)]) != expected:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    client.close()
+    return counts
+
+
+async def test_after_losing_its_connection_the_reader_reconnects_once_with_the_groups_that_have_members(
+    fresh_fanout,
+):
+    kept, left = Recorder(), Recorder()
+    await fresh_fanout.join("reconnect.kept", kept)
+    await fresh_fanout.join("reconnect.left", left)
+    # A leave whose UNSUBSCRIBE fails, as with Redis away, is logged; its channel stays subscribed until then.
+    unsubscribe = fresh_fanout.pubsub.unsubscribe
+    fresh_fanout.pubsub.unsubscribe = failing_once(unsubscribe, "__group__reconnect.left")
+    await fresh_fanout.leave("reconnect.left", left)
+    fresh_fanout.pubsub.unsubscribe = unsubscribe
+    channels = [fresh_fanout.prefix + "reconnect.kept", fresh_fanout.prefix + "reconnect.left"]
+    assert await asyncio.to_thread(subscriber_counts, channels, [1, 1]) == [1, 1]
+
+    host, port = fresh_fanout.pubsub.connection._writer.get_extra_info("sockname")[:2]
+    killer = aioredis.Redis.from_url(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+    assert await killer.client_kill_filter(addr=f"{host}:{port}") == 1  # Redis drops the fan-out's connection
+    await killer.aclose()
+
+    # One connection again (a second one would count twice), without the group nobody is in any more.
+    assert await asyncio.to_thread(subscriber_counts, channels, [1, 0]) == [1, 0]
+    await broadcast_control("reconnect.kept", {"type": "test.ping"})
+    async with asyncio.timeout(TIMEOUT):
+        await kept.arrived.wait()
+    assert kept.messages == [{"type": "test.ping"}] and left.messages == []
+
+
+async def test_interleaved_joins_and_leaves_keep_redis_subscribed_to_exactly_the_groups_with_members(fresh_fanout):
+    rng = random.Random(9)
+    groups = [f"churn.{i}" for i in range(4)]
+    members = [Recorder() for _ in range(16)]
+
+    async def churn(member: Recorder) -> None:
+        for _ in range(40):
+            group = rng.choice(groups)
+            await (fresh_fanout.join if rng.random() < 0.5 else fresh_fanout.leave)(group, member)
+
+    await asyncio.gather(*(churn(member) for member in members))
+    # And at the end, concurrently: everyone leaves one group, and someone joins another.
+    await asyncio.gather(*(fresh_fanout.leave("churn.0", member) for member in members),
+                         fresh_fanout.join("churn.1", members[0]))
+    channels = [fresh_fanout.prefix + group for group in groups]
+    expected = [1 if group in fresh_fanout.members else 0 for group in groups]
+    assert expected[:2] == [0, 1]
+    assert await asyncio.to_thread(subscriber_counts, channels, expected) == expected
+    assert all(fresh_fanout.members.values()), "no group is kept without members"
