@@ -151,8 +151,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if "since" in content:
             raise ProtocolError("invalid_message", '"since" applies to paper subscriptions only.')
         self._check_room(target["topic"] in self.subscriptions.topics)
-        self.subscriptions.topics[target["topic"]] = event_types
         await fanout().join(subscription_group(**target, user=self.user), self)
+        self.subscriptions.topics[target["topic"]] = event_types  # only once joined: a failed join leaves none
         reply = {"type": "subscribed", **target, "event_types": _listed(event_types)}
         await self._reply(reply, request_id)
 

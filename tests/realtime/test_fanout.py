@@ -178,3 +178,17 @@ async def test_interleaved_joins_and_leaves_keep_redis_subscribed_to_exactly_the
     assert expected[:2] == [0, 1]
     assert await asyncio.to_thread(subscriber_counts, channels, expected) == expected
     assert all(fresh_fanout.members.values()), "no group is kept without members"
+
+
+async def test_a_topic_subscription_whose_subscribe_failed_is_not_kept(user):
+    ws = await connected(user)
+    shared = fanout()
+    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, f"__group__user.{user.pk}")
+    try:
+        reply = await send(ws, {"type": "subscribe", "topic": "papers", "id": "s"})
+    finally:
+        del shared.pubsub.subscribe
+    assert (reply["type"], reply["code"]) == ("error", "internal_error"), reply
+    reply = await send(ws, {"type": "unsubscribe", "topic": "papers", "id": "u"})
+    assert (reply["type"], reply.get("code")) == ("error", "not_subscribed"), reply
+    await ws.disconnect()
