@@ -70,6 +70,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.backlog = 0
         self.flusher: asyncio.Task | None = None
         self.too_slow = False
+        self.closing = False  # an error that closes the connection was sent: it is the last message
         self.holding: list[dict[str, Any]] | None = None
         await self.accept()
         session_user = self.scope.get("user")
@@ -150,8 +151,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if "since" in content:
             raise ProtocolError("invalid_message", '"since" applies to paper subscriptions only.')
         self._check_room(target["topic"] in self.subscriptions.topics)
-        self.subscriptions.topics[target["topic"]] = event_types
         await fanout().join(subscription_group(**target, user=self.user), self)
+        self.subscriptions.topics[target["topic"]] = event_types  # only once joined: a failed join leaves none
         reply = {"type": "subscribed", **target, "event_types": _listed(event_types)}
         await self._reply(reply, request_id)
 
@@ -381,18 +382,23 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if self.flow is not None:
             self.flow.release()
 
-    async def send(self, *args, **kwargs) -> None:
-        """Replies and errors go out after the events collected before them."""
-        self.release_writes()
-        await super().send(*args, **kwargs)
+    async def __call__(self, scope, receive, send) -> None:
+        """Every ASGI message out (replies, errors, the close) goes after the events collected before it.
 
-    async def close(self, *args, **kwargs) -> None:
-        """So does the close."""
-        self.release_writes()
-        await super().close(*args, **kwargs)
+        Events are written to the socket by the flow, everything else through ASGI; send_json() goes around
+        send(), so the ASGI send itself is where the collected events are written first."""
+
+        async def after_collected_events(message: dict[str, Any]) -> None:
+            if getattr(self, "flow", None) is not None:
+                self.flow.release()
+            await send(message)
+
+        await super().__call__(scope, receive, after_collected_events)
 
     async def _write(self, event: PreparedText) -> None:
         """Write an event: its shared frame straight to the socket under realtime.server, else through ASGI."""
+        if self.closing:
+            return  # the closing error went out: nothing may follow it
         if self.flow is None or not self.flow.send_prepared(event):
             await self.send(text_data=event.text)
 
@@ -420,6 +426,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self._send_error("internal_error", "The server could not handle this message; retry.", request_id)
 
     async def _fail(self, exc: ProtocolError, request_id: Any = None) -> None:
+        """Answer with the error; one with a close code is the last message before the close."""
+        if exc.close is not None:
+            self.closing = True
         await self._send_error(exc.code, exc.message, request_id)
         if exc.close is not None:
             await self.close(code=exc.close)

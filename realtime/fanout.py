@@ -12,6 +12,10 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from .server import PreparedText
 
@@ -32,35 +36,89 @@ class Member(Protocol):
 
 
 class Fanout:
-    """The members of each group in this process, and the one reader that feeds them."""
+    """The members of each group in this process, and the one reader that feeds them.
+
+    One Redis pub/sub connection per process. redis-py's PubSub opens and reopens its connection lazily, with
+    awaits in between and no lock of its own: concurrent first subscribers would each open one and all but
+    the last would be orphaned, subscribed and never read. So every SUBSCRIBE, UNSUBSCRIBE and (re)connect
+    here runs under one lock, redis-py never reconnects on its own (its retries are off), and a group is
+    registered only once its SUBSCRIBE was sent.
+    """
 
     def __init__(self):
         config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
         self.prefix = f"{config.get('prefix', 'asgi')}__group__"
-        self.redis = aioredis.Redis.from_url(config["hosts"][0])
+        # No retries: a failed call raises at once, and only _reconnect (under the lock) connects again.
+        no_retries = Retry(NoBackoff(), 0, supported_errors=())
+        self.redis = aioredis.Redis.from_url(config["hosts"][0], retry=no_retries, socket_connect_timeout=5)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.lock = asyncio.Lock()
+        # Invariant: a group is a key here (with at least one member) only while its channel is subscribed.
         self.members: dict[str, set[Member]] = {}
         self.deserialize = get_channel_layer().deserialize
         self.reader: asyncio.Task | None = None
 
     async def join(self, group: str, member: Member) -> None:
-        """Add a member; the first one of a group subscribes this process to it."""
-        members = self.members.setdefault(group, set())
-        members.add(member)
-        if len(members) == 1:
-            await self.pubsub.subscribe(self.prefix + group)
+        """Add a member; the first one of a group subscribes this process to it. If that fails, this raises
+        and nothing is registered, so the next join tries again."""
+        members = self.members.get(group)
+        if members is None:
+            async with self.lock:
+                members = self.members.get(group)
+                if members is None:
+                    await self.pubsub.subscribe(self.prefix + group)
+                    members = self.members[group] = set()
+                members.add(member)
+        else:
+            members.add(member)  # already subscribed: no await between the check and the add
         if self.reader is None:
             self.reader = asyncio.ensure_future(self._read())
 
     async def leave(self, group: str, member: Member) -> None:
-        """Remove a member; the last one out unsubscribes."""
+        """Remove a member; the last one out unsubscribes (a Redis error is logged: the reconnect drops it)."""
         members = self.members.get(group)
         if not members or member not in members:
             return
         members.discard(member)
-        if not members:
-            del self.members[group]
-            await self.pubsub.unsubscribe(self.prefix + group)
+        if members:
+            return
+        # Unregistered before any await, so a join from now on subscribes again, after this UNSUBSCRIBE.
+        del self.members[group]
+        async with self.lock:
+            if group in self.members:
+                return  # joined and subscribed again meanwhile
+            try:
+                await self.pubsub.unsubscribe(self.prefix + group)
+            except (OSError, RedisError):
+                logger.warning("unsubscribing from %s failed; the next reconnect drops it", group, exc_info=True)
+
+    async def _reconnect(self) -> None:
+        """Connect again, subscribed to the groups that have members (under the lock: never two connections)."""
+        async with self.lock:
+            connection = self.pubsub.connection
+            if connection.is_connected:
+                return
+            try:
+                await self.pubsub.connect()  # redis-py's connect callback subscribes to its channels again
+                wanted = {(self.prefix + group).encode() for group in self.members}
+                stale = [channel for channel in self.pubsub.channels if channel not in wanted]
+                if stale:  # left while Redis was away, when their UNSUBSCRIBE failed
+                    await self.pubsub.unsubscribe(*stale)
+            except BaseException:
+                await connection.disconnect(nowait=True)  # half set up: start over next time
+                raise
+
+    async def _disconnect(self) -> None:
+        """Drop the connection after an error (under the lock, like every other use of it)."""
+        async with self.lock:
+            await self.pubsub.connection.disconnect(nowait=True)
+
+    async def _next_message(self, wait: float) -> dict[str, Any] | None:
+        """Read one message; a lost connection raises instead of letting redis-py reconnect outside the lock."""
+        if not self.pubsub.connection.is_connected:  # dropped by a failed SUBSCRIBE meanwhile
+            raise RedisConnectionError("fan-out connection lost")
+        # No await between that check and get_message's own, so get_message never connects by itself.
+        return await self.pubsub.get_message(timeout=wait)
 
     async def _read(self) -> None:
         """Decode each message once and hand it to its group's members; what arrived together is one batch."""
@@ -70,19 +128,22 @@ class Fanout:
                 continue
             batch: list[dict[str, Any]] = []
             try:
-                message = await self.pubsub.get_message(timeout=1.0)
+                if not self.pubsub.connection.is_connected:
+                    await self._reconnect()
+                message = await self._next_message(wait=1.0)
                 while message is not None:
                     batch.append(message)
                     if len(batch) == BATCH_LIMIT:
                         break
-                    message = await self.pubsub.get_message(timeout=0)  # already received: no wait
+                    message = await self._next_message(wait=0)  # already received: no wait
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Redis went away: redis-py reconnects and resubscribes on the next read. What was read
-                # before is still handed out.
+                # Redis went away: reconnect (and resubscribe) on the next turn. What was read before is
+                # still handed out.
                 logger.warning("fan-out reader lost Redis; retrying", exc_info=True)
                 await self._deliver(batch)
+                await self._disconnect()
                 await asyncio.sleep(1)
                 continue
             await self._deliver(batch)

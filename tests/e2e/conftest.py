@@ -92,9 +92,12 @@ def _wait_http(system: LiveSystem, base_url: str, timeout: float = 30) -> None:
 
 @contextlib.contextmanager
 def running_system(
-    *, redis_url: str, name: str = "", daphnes: int = 1, workers: int = 1, concurrency: str = "2", **overrides: str
+    *, redis_url: str, name: str = "", daphnes: int = 1, workers: int = 1, concurrency: str = "2",
+    only: tuple[str, ...] | None = None, **overrides: str
 ):
     """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them, on the test database.
+
+    `only` names the processes to start (e.g. ("daphne",)), for tests that need no pipeline.
 
     Scale-out: `daphnes` Daphne processes on ports of their own and `workers` pipeline workers (node names
     distinct by port, all on queue "papers"); the system worker and beat run once. The extra processes are
@@ -130,7 +133,7 @@ def running_system(
         for index, each_port in enumerate(ports):
             wanted = {"daphne": index < daphnes, "worker": index < workers}
             for process, command in process_commands(port=str(each_port), concurrency=concurrency).items():
-                if wanted.get(process, index == 0):
+                if wanted.get(process, index == 0) and (only is None or process in only):
                     system.start(f"{name}{process}" + (f"-{index + 1}" if index else ""), command, env)
         for base_url in system.base_urls:
             _wait_http(system, base_url)

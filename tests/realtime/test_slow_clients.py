@@ -3,10 +3,12 @@
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 
-from realtime.broadcast import broadcast_event
+from realtime.broadcast import broadcast_event, layer_message, paper_group
 from realtime.connection import CLOSE_TOO_SLOW
 from realtime.events import SystemStatusEvent
+from realtime.fanout import fanout
 from realtime.server import FLOW_EXTENSION, TransportFlow
 from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, make_paper, send
@@ -80,3 +82,61 @@ async def test_other_events_keep_order_and_are_never_dropped_silently(user, sett
             delivered.append(message["seq"])
     assert output["code"] == CLOSE_TOO_SLOW
     assert delivered == list(range(3, 3 + len(delivered))) and len(delivered) < 10, "capped, in order, then closed"
+
+
+class SocketlessProtocol:
+    """What TransportFlow reads of Autobahn's protocol; its transport hands each frame written to the socket
+    to the test's ASGI output queue, so frames written directly and ASGI messages share one order, as on a
+    real socket."""
+
+    STATE_OPEN = "open"
+    state = STATE_OPEN
+    _perMessageCompress = None
+    send_queue = ()
+
+    def __init__(self, output_queue):
+        self.transport = self
+        self.output_queue = output_queue
+
+    def write(self, data: bytes) -> None:
+        """Split unmasked server frames (as PreparedText frames them) and queue each text as ASGI would."""
+        while data:
+            length, start = data[1] & 0x7F, 2
+            if length == 126:
+                length, start = int.from_bytes(data[2:4]), 4
+            elif length == 127:
+                length, start = int.from_bytes(data[2:10]), 10
+            self.output_queue.put_nowait({"type": "websocket.send", "text": data[start:start + length].decode()})
+            data = data[start + length:]
+
+
+def redis_message(group: str, payload: dict, owner_id: int) -> dict:
+    """A message as the fan-out reads it from Redis: the group's channel and the layer's serialization."""
+    return {"channel": (fanout().prefix + group).encode(), "data": get_channel_layer().serialize(
+        layer_message(payload, owner_id))}
+
+
+async def test_the_too_slow_error_is_the_last_message_before_the_close_even_mid_batch(user, settings):
+    settings.WS_SLOW_CLIENT_MAX_BYTES = 10_000
+    paper = await make_paper(user)
+    paper_id = str(paper.pk)
+    ws = communicator()
+    flow = TransportFlow(SocketlessProtocol(ws.output_queue))
+    ws.scope["extensions"] = {FLOW_EXTENSION: flow}
+    await ws.connect(timeout=TIMEOUT)
+    await send(ws, {"type": "authenticate", "token": token_for(user)})
+    await send(ws, {"type": "subscribe", "paper_id": paper_id})
+    flow.pauseProducing()
+    # One batch, as the fan-out reads what Redis sent together: the events before the cap are collected for
+    # one write at the end of the batch, and the cap is crossed inside it.
+    batch = [redis_message(paper_group(paper_id), event(paper_id, seq, "entity_extracted", size=2000), user.pk)
+             for seq in range(1, 21)]
+    await fanout()._deliver(batch)
+    outputs = []
+    while (output := await ws.receive_output(timeout=TIMEOUT))["type"] != "websocket.close":
+        outputs.append(json.loads(output["text"]))
+    assert output["code"] == CLOSE_TOO_SLOW
+    assert (outputs[-1].get("type"), outputs[-1].get("code")) == ("error", "too_slow"), outputs[-2:]
+    seqs = [message["seq"] for message in outputs[:-1]]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 20, "in order, capped, all before the error"
+    await ws.disconnect()
