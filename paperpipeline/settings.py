@@ -1,11 +1,14 @@
 """Django settings for the paper pipeline; every deployment knob is an environment variable."""
 
 import os
+import re
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from paperpipeline import keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PAPERPIPELINE_VAR_DIR", BASE_DIR / "var"))
@@ -22,12 +25,11 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
-DEBUG = _env_bool("DJANGO_DEBUG", True)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    # The key also signs JWTs: a public default would let anyone mint a staff token.
-    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (and JWT_SIGNING_KEY) when DJANGO_DEBUG is off.")
+# Never a published or short key; with none configured, each installation generates its own under VAR_DIR.
+SECRET_KEY = keys.configured_key("DJANGO_SECRET_KEY", VAR_DIR / "secret_key")
+JWT_SIGNING_KEY = keys.jwt_signing_key(SECRET_KEY, VAR_DIR / "jwt_signing_key")
+# Off unless asked for: a technical error page shows settings, paths and code to anyone.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
@@ -117,6 +119,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 # Serve straight from the apps' and static/ folders: no collectstatic step for `make run`.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# STATIC_ROOT is only filled by collectstatic, which the finders above make optional: no warning when it is absent.
+warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"), category=UserWarning)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -194,7 +198,7 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
-    "SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", SECRET_KEY),
+    "SIGNING_KEY": JWT_SIGNING_KEY,
 }
 
 # --- Papers ---
