@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .security import prepare_https_setting
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -28,6 +30,7 @@ def main() -> int:
     var_dir.mkdir(parents=True, exist_ok=True)
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("HOST", "127.0.0.1")
+    prepare_https_setting(host)  # plain HTTP only on loopback unless DJANGO_HTTPS says otherwise
     children: list[tuple[str, subprocess.Popen]] = []
 
     def stop(signum, frame):
