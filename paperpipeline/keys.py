@@ -41,10 +41,21 @@ def installation_key(path: Path) -> str:
     """The key kept in path (mode 0600), generated on first use; processes starting at once all get the one
     that was stored first."""
     try:
+        try:
+            return _read_key(path)
+        except FileNotFoundError:
+            _store_new_key(path)
         return _read_key(path)
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"Cannot keep a generated key in {path} ({error}): make {path.parent} a writable folder, "
+            "or configure the key (see README, Configuration)."
+        ) from error
+
+
+def _store_new_key(path: Path) -> None:
+    """Store a new random key in path unless another process stores one first."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Written whole to a private temporary file, then linked into place: a reader never sees a partial key,
     # and link, unlike rename, fails rather than replace a key another process stored meanwhile.
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
@@ -56,10 +67,9 @@ def installation_key(path: Path) -> str:
         try:
             os.link(temporary, path)
         except FileExistsError:
-            pass  # another process won: use its key
+            pass  # another process won: its key is the one
     finally:
         os.unlink(temporary)
-    return _read_key(path)
 
 
 def _read_key(path: Path) -> str:

@@ -129,6 +129,12 @@ def test_a_damaged_key_file_is_refused_with_what_to_do(tmp_path):
     assert "delete it to generate a new one" in result.stderr
 
 
+def test_a_key_that_cannot_be_stored_is_a_clear_configuration_error(tmp_path):
+    (tmp_path / "var").write_text("a file where the folder should be")
+    with pytest.raises(ImproperlyConfigured, match="Cannot keep a generated key"):
+        keys.installation_key(tmp_path / "var" / "secret_key")
+
+
 @pytest.mark.django_db
 def test_a_token_signed_with_the_published_key_is_refused_by_the_api(staff_user):
     client = APIClient()
