@@ -326,7 +326,7 @@ def run_all(workdir: Path, database_url: str | None) -> None:
     if database_url:
         environ["DATABASE_URL"] = database_url
     base_env = {**environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PAPERPIPELINE_VAR_DIR": str(workdir),
-                "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+                "DJANGO_DEBUG": "false", "DJANGO_HTTPS": "false",  # keys: generated in the workdir
                 "WS_MAX_CONNECTIONS_PER_USER": "100000", "LOG_LEVEL": "WARNING"}
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},

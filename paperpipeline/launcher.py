@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .redis_server import die_with_parent, redacted, start_redis_server
+from .security import prepare_https_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -251,6 +252,8 @@ def main() -> int:
     """Set up the environment the children share, then run the launcher."""
     var_dir = Path(os.environ.setdefault("PAPERPIPELINE_VAR_DIR", str(BASE_DIR / "var")))
     var_dir.mkdir(parents=True, exist_ok=True)
+    # Plain HTTP only on a loopback HOST unless DJANGO_HTTPS says otherwise.
+    prepare_https_setting(os.environ.get("HOST", "127.0.0.1"))
     return Launcher().run()
 
 

@@ -1,11 +1,15 @@
 """Django settings for the paper pipeline; every deployment knob is an environment variable."""
 
 import os
+import re
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from csp import constants as csp
+
+from paperpipeline import keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PAPERPIPELINE_VAR_DIR", BASE_DIR / "var"))
@@ -22,14 +26,31 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
-DEBUG = _env_bool("DJANGO_DEBUG", True)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    # The key also signs JWTs: a public default would let anyone mint a staff token.
-    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (and JWT_SIGNING_KEY) when DJANGO_DEBUG is off.")
+# Never a published or short key; with none configured, each installation generates its own under VAR_DIR.
+SECRET_KEY = keys.configured_key("DJANGO_SECRET_KEY", VAR_DIR / "secret_key")
+JWT_SIGNING_KEY = keys.jwt_signing_key(SECRET_KEY, VAR_DIR / "jwt_signing_key")
+# Off unless asked for: a technical error page shows settings, paths and code to anyone.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# HTTPS-only by default (DESIGN.md: defaults are what production needs). DJANGO_HTTPS=false serves plain HTTP:
+# `make run` sets it only when it binds a loopback address, and the tests set it for their http clients.
+HTTPS = _env_bool("DJANGO_HTTPS", True)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a commitment of the whole registrable domain that anyone may submit once the header offers it:
+# the operator opts in (DJANGO_HSTS_PRELOAD=true); check --deploy's reminder of it is silenced.
+SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+if os.environ.get("DJANGO_PROXY_SSL_HEADER"):
+    # Only behind a TLS proxy that sets this header itself (e.g. X-Forwarded-Proto), whatever the client sent.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["DJANGO_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "daphne",
@@ -41,12 +62,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "channels",
+    "csp",
     "papers.apps.PapersConfig",
     "realtime.apps.RealtimeConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "paperpipeline.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under Daphne, with or without DEBUG
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,12 +140,29 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 # Serve straight from the apps' and static/ folders: no collectstatic step for `make run`.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# STATIC_ROOT is only filled by collectstatic, which the finders above make optional: no warning when it is absent.
+warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"), category=UserWarning)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "paper-list"
 LOGOUT_REDIRECT_URL = "login"
+
+# No inline script or style anywhere (the admin's included): scripts and styles come from static files only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF],
+        "connect-src": [csp.SELF],  # the middleware adds this host's ws:/wss: origin
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
 
 # --- Redis: channel layer, Celery broker and the broadcast publisher share one server. ---
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -194,7 +234,7 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
-    "SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", SECRET_KEY),
+    "SIGNING_KEY": JWT_SIGNING_KEY,
 }
 
 # --- Papers ---

@@ -19,6 +19,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     _state["var_dir"] = var_dir
     os.environ["PAPERPIPELINE_VAR_DIR"] = str(var_dir)
     os.environ["MEDIA_ROOT"] = str(var_dir / "media")
+    os.environ["DJANGO_HTTPS"] = "false"  # the test clients, browsers included, speak plain http
     if os.environ.get("TEST_REDIS_URL"):
         os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     else:

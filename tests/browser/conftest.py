@@ -39,10 +39,20 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A page of its own; the test fails if the Content Security Policy blocked anything on it."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    violations = csp_violations(page)
     yield page
     context.close()
+    assert violations == [], violations
+
+
+def csp_violations(page) -> list[str]:
+    """The Content Security Policy violations Chromium reports on the page's console, as they come."""
+    violations: list[str] = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
+    return violations
 
 
 def log_in(page, system, username: str, password: str) -> None:
