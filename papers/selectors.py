@@ -21,6 +21,11 @@ def paper_list_visible(*, user) -> QuerySet[Paper]:
     return papers if user.is_staff else papers.filter(owner=user)
 
 
+def paper_list_visible_with_seq(*, user, limit: int) -> QuerySet[Paper]:
+    """The newest `limit` papers the user may see, each annotated with `last_seq` as paper_get_visible says."""
+    return _with_last_seq(paper_list_visible(user=user))[:limit]
+
+
 def paper_get_visible(*, user, paper_id: Any) -> Paper | None:
     """The paper if it exists and the user may see it; None otherwise, so both cases look alike.
 

@@ -16,6 +16,8 @@ from .models import EXTENSIONS, Paper
 # The only types a file is ever served as: nothing a browser would run or render as a page.
 SAFE_TYPES = {"application/pdf": "application/pdf", "text/plain": "text/plain; charset=utf-8"}
 
+LIST_LIMIT = 200
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -33,8 +35,26 @@ def paper_list(request: HttpRequest) -> HttpResponse:
             except ValidationError as exc:
                 messages.error(request, f"{upload.name}: {exc.messages[0]}")
         return redirect("paper-list")
-    papers = selectors.paper_list_visible(user=request.user)[:200]
+    papers = selectors.paper_list_visible_with_seq(user=request.user, limit=LIST_LIMIT)
     return render(request, "papers/paper_list.html", {"papers": papers})
+
+
+@login_required
+@require_GET
+def paper_rows(request: HttpRequest) -> HttpResponse:
+    """The list's rows alone, each current to its `data-seq`: what the live list reconciles with."""
+    papers = selectors.paper_list_visible_with_seq(user=request.user, limit=LIST_LIMIT)
+    return render(request, "papers/_paper_rows.html", {"papers": papers})
+
+
+@login_required
+@require_GET
+def paper_row(request: HttpRequest, paper_id) -> HttpResponse:
+    """One paper's row, current to its `data-seq`: what the live list fills a row in from."""
+    paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
+    if paper is None:
+        raise Http404("No such paper.")
+    return render(request, "papers/_paper_row.html", {"paper": paper})
 
 
 @login_required

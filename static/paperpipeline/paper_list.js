@@ -1,75 +1,161 @@
 // The paper list: live status and progress of every paper (topic "papers"), the system panel (topic
 // "system"), and uploads by file picker or drag and drop, several at once.
+//
+// Each row shows one record per paper. Every field of a record remembers the `seq` it is current to, and
+// a change applies only to the fields it is newer for: a live event (its own seq) or a row fetched from
+// the server (the seq it was read at). So events and fetches may land in any order and a row still ends at
+// its paper's newest state. Everything is applied synchronously; a row is created on first sight, a fetch
+// only fills it in, and a paper has at most one fetch in flight.
 import { announce, csrfToken, el, setBar, setStatus, startStream } from "./ui.js";
 
 const rows = document.getElementById("paper-rows");
-const stream = startStream();
-stream.subscribeTopic("papers");
-stream.subscribeTopic("system");
+const records = new Map(); // paper_id → {row, seen, status, progress, step, filled, fetching, again}
 
-function rowFor(paperId) {
-  return rows.querySelector(`tr[data-paper-id="${paperId}"]`);
-}
+// What a status change does to the other fields, as the server does it (papers/services.py).
+const STATUS_EFFECTS = {
+  queued: { progress: 0, step: "" },
+  processing: { progress: 0, step: "text_extraction" },
+  completed: { progress: 1 },
+};
 
-async function addRow(paperId) {
-  const response = await fetch(`/api/papers/${paperId}/`, { credentials: "same-origin" });
-  if (!response.ok || rowFor(paperId)) return rowFor(paperId);
-  const paper = await response.json();
-  document.getElementById("no-papers")?.remove();
-  const bar = el("div", { class: "bar small", role: "progressbar", "aria-label": `Progress of ${paper.title}`,
-    "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", "data-field": "progress" }, el("span"));
-  const row = el("tr", { "data-paper-id": paper.id },
-    el("td", {}, el("a", { href: `/papers/${paper.id}/` }, paper.title)),
-    el("td", {}, el("span", { class: `badge ${paper.status}`, "data-field": "status" }, paper.status)),
-    el("td", {}, bar),
-    el("td", { "data-field": "step", class: "small" }, paper.step || "—"),
-    el("td", { class: "small muted" }, paper.created_at.slice(0, 16).replace("T", " ")));
-  rows.prepend(row);
-  setBar(bar, paper.progress, paper.status);
-  return row;
-}
+const unset = () => ({ value: null, seq: -1 });
 
-stream.addEventListener("status_changed", async ({ detail }) => {
-  const row = rowFor(detail.paper_id) || (await addRow(detail.paper_id));
-  if (!row) return;
-  setStatus(row.querySelector("[data-field=status]"), detail.new_status);
-  const bar = row.querySelector("[data-field=progress]");
-  if (detail.new_status === "queued") setBar(bar, 0, "queued");
-  if (detail.new_status === "completed") {
-    setBar(bar, 1, "completed");
-    row.querySelector("[data-field=step]").textContent = "done";
+// The paper's record; on first sight its row is created at once (the server's, or a placeholder).
+function recordFor(paperId, row = null) {
+  let record = records.get(paperId);
+  if (!record) {
+    record = { row: row || placeholderRow(paperId), seen: -1, status: unset(), progress: unset(), step: unset(),
+      filled: false, fetching: false, again: false };
+    records.set(paperId, record);
+    if (!record.row.isConnected) {
+      document.getElementById("no-papers")?.remove();
+      rows.prepend(record.row);
+    }
   }
-  if (detail.new_status === "failed") setBar(bar, Number(bar.getAttribute("aria-valuenow")) / 100, "failed");
-  announce(`${row.querySelector("a").textContent}: ${detail.new_status}`);
-});
+  return record;
+}
 
-stream.addEventListener("progress_updated", ({ detail }) => {
-  const row = rowFor(detail.paper_id);
-  if (!row) return;
-  setBar(row.querySelector("[data-field=progress]"), detail.progress);
-  row.querySelector("[data-field=step]").textContent = detail.step.replace("_", " ");
-});
+function placeholderRow(paperId) {
+  return el("tr", { "data-paper-id": paperId, "aria-busy": "true" },
+    el("td", {}, el("a", { href: `/papers/${encodeURIComponent(paperId)}/` }, "…")),
+    el("td", {}, el("span", { class: "badge", "data-field": "status" }, "…")),
+    el("td", {}, el("div", { class: "bar small", role: "progressbar", "aria-label": "Progress",
+      "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", "data-field": "progress" }, el("span"))),
+    el("td", { "data-field": "step", class: "small" }, "—"),
+    el("td", { class: "small muted" }));
+}
 
+// Set a field if `seq` is newer than what it shows; say whether it changed.
+function update(record, field, value, seq) {
+  if (seq <= record[field].seq) return false;
+  record[field] = { value, seq };
+  return true;
+}
+
+function render(record) {
+  const { row } = record;
+  const status = record.status.value;
+  if (status) setStatus(row.querySelector("[data-field=status]"), status);
+  setBar(row.querySelector("[data-field=progress]"), record.progress.value ?? 0, status);
+  const step = record.step.value;
+  row.querySelector("[data-field=step]").textContent =
+    status === "completed" ? "done" : step ? step.replaceAll("_", " ") : "—";
+}
+
+// A row rendered by the server (templates/papers/_paper_row.html), current to its `data-seq`.
+function applyRow(fresh) {
+  const record = recordFor(fresh.dataset.paperId, fresh);
+  const seq = Number(fresh.dataset.seq);
+  const percent = Number(fresh.querySelector("[data-field=progress]").getAttribute("aria-valuenow"));
+  update(record, "status", fresh.querySelector("[data-field=status]").textContent.trim(), seq);
+  update(record, "progress", percent / 100, seq);
+  update(record, "step", fresh.dataset.step, seq);
+  record.seen = Math.max(record.seen, seq);
+  if (record.row !== fresh) record.row.replaceWith(fresh); // title, link and date come from the server
+  record.row = fresh;
+  record.filled = true;
+  render(record);
+}
+
+function applyEvent(event) {
+  if (!event.paper_id || typeof event.seq !== "number") return;
+  const record = recordFor(event.paper_id);
+  // A seq beyond the next one: events were missed (lost live, or progress coalesced); the server has them.
+  const gap = record.seen >= 0 && event.seq > record.seen + 1;
+  record.seen = Math.max(record.seen, event.seq);
+  let statusChanged = false;
+  if (event.event_type === "status_changed") {
+    statusChanged = update(record, "status", event.new_status, event.seq);
+    for (const [field, value] of Object.entries(STATUS_EFFECTS[event.new_status] || {})) {
+      update(record, field, value, event.seq);
+    }
+  }
+  if (event.event_type === "progress_updated") {
+    update(record, "progress", event.progress, event.seq);
+    update(record, "step", event.step, event.seq);
+  }
+  render(record);
+  if (!record.filled || gap) refresh(event.paper_id);
+  if (statusChanged) announce(`${record.row.querySelector("a").textContent}: ${event.new_status}`);
+}
+
+// Server-rendered rows: null when the fetch failed (a later event or reconnect tries again), [] when gone.
+async function fetchRows(url) {
+  try {
+    const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+    if (response.status === 404) return [];
+    if (!response.ok || response.redirected) return null;
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    return [...template.content.querySelectorAll("tr[data-paper-id][data-seq]")];
+  } catch {
+    return null;
+  }
+}
+
+// Fetch one paper's row; a request made meanwhile is served by one more fetch after this one.
+async function refresh(paperId) {
+  const record = records.get(paperId);
+  if (!record) return;
+  if (record.fetching) return void (record.again = true);
+  record.fetching = true;
+  try {
+    do {
+      record.again = false;
+      const fresh = await fetchRows(`/papers/${encodeURIComponent(paperId)}/row/`);
+      if (fresh?.length === 0 && records.get(paperId) === record) {
+        records.delete(paperId); // deleted, or no longer visible to this user
+        record.row.remove();
+      } else if (fresh?.length) {
+        applyRow(fresh[0]);
+      }
+    } while (record.again);
+  } finally {
+    record.fetching = false;
+  }
+}
+
+// The topic has no `since`: after every subscribe (the first, and each reconnect) bring every row up to
+// the server's state, so events published before the subscription took effect are not missed.
+async function reconcile() {
+  const fresh = await fetchRows("/papers/rows/");
+  for (const row of (fresh || []).reverse()) applyRow(row); // oldest first: new rows are prepended
+}
+
+for (const row of rows.querySelectorAll("tr[data-paper-id]")) applyRow(row);
+
+const stream = startStream();
+stream.addEventListener("event", ({ detail }) => applyEvent(detail));
+stream.addEventListener("subscribed", ({ detail }) => {
+  if (detail.topic === "papers") reconcile();
+});
 stream.addEventListener("system_status", ({ detail }) => {
   for (const node of document.querySelectorAll("#system-panel [data-stat]")) {
     node.textContent = String(detail[node.dataset.stat]);
   }
 });
-
-// After a reconnect the topic has no `since`: resync every row from the API.
-let firstTopicReply = true;
-stream.addEventListener("subscribed", async ({ detail }) => {
-  if (detail.topic !== "papers") return;
-  if (firstTopicReply) return void (firstTopicReply = false);
-  const response = await fetch("/api/papers/?limit=200", { credentials: "same-origin" });
-  if (!response.ok) return;
-  for (const paper of (await response.json()).results) {
-    const row = rowFor(paper.id) || (await addRow(paper.id));
-    setStatus(row.querySelector("[data-field=status]"), paper.status);
-    setBar(row.querySelector("[data-field=progress]"), paper.progress, paper.status);
-    row.querySelector("[data-field=step]").textContent = paper.step || "—";
-  }
-});
+stream.subscribeTopic("papers");
+stream.subscribeTopic("system");
 
 // Uploads: the form works without JavaScript; with it, files upload in parallel and the page stays.
 const form = document.getElementById("upload-form");
@@ -87,7 +173,7 @@ async function upload(files) {
     const response = await fetch("/api/papers/", { method: "POST", body, credentials: "same-origin",
       headers: { "X-CSRFToken": csrfToken() } });
     const data = await response.json();
-    if (response.ok) await addRow(data.id);
+    if (response.ok && !recordFor(data.id).filled) refresh(data.id); // one fetch per paper, whoever asks
     return response.ok ? `${file.name}: queued` : `${file.name}: ${(data.file || [data.detail])[0]}`;
   }));
   status.textContent = results.join(" · ");
