@@ -156,7 +156,7 @@ WS_LISTEN_BACKLOG = int(os.environ.get("WS_LISTEN_BACKLOG", "2048"))  # pending 
 WS_COMPRESSION = _env_bool("WS_COMPRESSION", True)
 # Bytes of non-progress events a connection may queue while its socket is backed up, then close 4011.
 WS_SLOW_CLIENT_MAX_BYTES = int(os.environ.get("WS_SLOW_CLIENT_MAX_BYTES", str(1024 * 1024)))
-# Connections not authenticated yet, per client address and in all, per Daphne process (close 4008 / 1013).
+# Connections not authenticated yet, per client address and in all, per Daphne process (close 4008 / 4013).
 WS_MAX_UNAUTHENTICATED_PER_ADDRESS = int(os.environ.get("WS_MAX_UNAUTHENTICATED_PER_ADDRESS", "50"))
 WS_MAX_UNAUTHENTICATED = int(os.environ.get("WS_MAX_UNAUTHENTICATED", "2000"))
 

@@ -30,7 +30,9 @@ CLOSE_ACCESS_REVOKED = 4004
 CLOSE_RATE_LIMITED = 4008
 CLOSE_TOO_MANY_CONNECTIONS = 4009
 CLOSE_TOO_SLOW = 4011
-CLOSE_TRY_AGAIN_LATER = 1013  # the standard code for a server that is overloaded for now
+# 1013 (try again later) is the standard code, but Daphne's WebSocket layer (Autobahn) lets a server send only 1000
+# and 3000-4999, so it is mirrored as 4013.
+CLOSE_TRY_AGAIN_LATER = 4013
 
 
 class ProtocolError(Exception):
