@@ -2,6 +2,7 @@
 or a logout closes the sockets it revokes."""
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -106,17 +107,17 @@ def _change_password(username: str) -> None:
 
 async def test_a_password_change_closes_the_users_sockets_and_voids_their_tokens(live_system, user, other_user):
     pair = await access_pair(live_system, "alice", "pw-alice-123")
-    alice, bob = await connect(live_system.ws_url), await connect(live_system.ws_url)
-    await alice.send(json.dumps({"type": "authenticate", "token": pair["access"]}))
     bob_pair = await access_pair(live_system, "bob", "pw-bob-123")
-    await bob.send(json.dumps({"type": "authenticate", "token": bob_pair["access"]}))
-    for ws in (alice, bob):
-        assert (await next_message(ws))["type"] == "authenticated"
-    await asyncio.to_thread(_change_password, "alice")
-    error = await expect_closed(alice, 4004)
-    assert (error["code"], error["message"]) == ("access_revoked", "The account's password was changed; log in again.")
-    await bob.send(json.dumps({"type": "ping"}))
-    assert (await next_message(bob))["type"] == "pong"
+    async with connect(live_system.ws_url) as alice, connect(live_system.ws_url) as bob:
+        for ws, access in ((alice, pair["access"]), (bob, bob_pair["access"])):
+            await ws.send(json.dumps({"type": "authenticate", "token": access}))
+            assert (await next_message(ws))["type"] == "authenticated"
+        await asyncio.to_thread(_change_password, "alice")
+        error = await expect_closed(alice, 4004)
+        assert error["code"] == "access_revoked"
+        assert error["message"] == "The account's password was changed; log in again."
+        await bob.send(json.dumps({"type": "ping"}))
+        assert (await next_message(bob))["type"] == "pong"
     refreshed = await asyncio.to_thread(
         requests.post, f"{live_system.base_url}/api/token/refresh/", json={"refresh": pair["refresh"]}, timeout=10
     )
@@ -124,7 +125,6 @@ async def test_a_password_change_closes_the_users_sockets_and_voids_their_tokens
     async with connect(live_system.ws_url) as again:
         await again.send(json.dumps({"type": "authenticate", "token": pair["access"]}))
         assert (await expect_closed(again, 4001))["code"] == "authentication_failed"
-    await bob.close()
 
 
 def _browser_login(system) -> requests.Session:
@@ -148,15 +148,21 @@ def _browser_logout(system, browser: requests.Session) -> None:
 async def test_logout_closes_the_sockets_its_session_opened(live_system, user):
     browser = await asyncio.to_thread(_browser_login, live_system)
     other_browser = await asyncio.to_thread(_browser_login, live_system)
-    sockets = []
-    for session in (browser, other_browser):
-        cookie = f"sessionid={session.cookies['sessionid']}"
-        ws = await connect(live_system.ws_url, origin=live_system.base_url, additional_headers={"Cookie": cookie})
-        await ws.send(json.dumps({"type": "subscribe", "topic": "system", "id": 1}))  # no authenticate: the session
-        assert (await next_message(ws))["type"] == "subscribed"
-        sockets.append(ws)
-    await asyncio.to_thread(_browser_logout, live_system, browser)
-    logged_out, still_in = sockets
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = []
+        for session in (browser, other_browser):
+            cookie = f"sessionid={session.cookies['sessionid']}"
+            ws = await stack.enter_async_context(
+                connect(live_system.ws_url, origin=live_system.base_url, additional_headers={"Cookie": cookie})
+            )
+            await ws.send(json.dumps({"type": "subscribe", "topic": "system", "id": 1}))  # the session authenticated it
+            assert (await next_message(ws))["type"] == "subscribed"
+            sockets.append(ws)
+        await asyncio.to_thread(_browser_logout, live_system, browser)
+        await expect_only_the_first_closed(*sockets)
+
+
+async def expect_only_the_first_closed(logged_out, still_in) -> None:
     while (error := await next_message(logged_out)).get("type") != "error":
         pass  # system_status events may come first
     assert (error["code"], error["message"]) == ("access_revoked", "The session was logged out; log in again.")
@@ -168,4 +174,3 @@ async def test_logout_closes_the_sockets_its_session_opened(live_system, user):
     while (reply := await next_message(still_in)).get("id") != "p":
         pass
     assert reply["type"] == "pong"
-    await still_in.close()
