@@ -328,6 +328,8 @@ def run_all(workdir: Path, database_url: str | None) -> None:
     base_env = {**environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PAPERPIPELINE_VAR_DIR": str(workdir),
                 "DJANGO_DEBUG": "false", "DJANGO_HTTPS": "false",  # keys: generated in the workdir
                 "WS_MAX_CONNECTIONS_PER_USER": "100000", "LOG_LEVEL": "WARNING"}
+    # Every bench client connects from 127.0.0.1, a storm of them at once: no cap on those waiting to authenticate.
+    base_env.update({"WS_MAX_UNAUTHENTICATED_PER_ADDRESS": "100000", "WS_MAX_UNAUTHENTICATED": "100000"})
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},
                "settings": {"subscribers": SUBSCRIBERS, "rates": RATES, "sweep_subscribers": SWEEP_SUBSCRIBERS,

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "channels",
     "csp",
     "papers.apps.PapersConfig",
@@ -77,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login page into the lockout page
 ]
 
 ROOT_URLCONF = "paperpipeline.urls"
@@ -193,6 +196,9 @@ WS_LISTEN_BACKLOG = int(os.environ.get("WS_LISTEN_BACKLOG", "2048"))  # pending 
 WS_COMPRESSION = _env_bool("WS_COMPRESSION", True)
 # Bytes of non-progress events a connection may queue while its socket is backed up, then close 4011.
 WS_SLOW_CLIENT_MAX_BYTES = int(os.environ.get("WS_SLOW_CLIENT_MAX_BYTES", str(1024 * 1024)))
+# Connections not authenticated yet, per client address and in all, per Daphne process (close 4008 / 4013).
+WS_MAX_UNAUTHENTICATED_PER_ADDRESS = int(os.environ.get("WS_MAX_UNAUTHENTICATED_PER_ADDRESS", "50"))
+WS_MAX_UNAUTHENTICATED = int(os.environ.get("WS_MAX_UNAUTHENTICATED", "2000"))
 
 # --- Celery ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
@@ -233,9 +239,29 @@ REST_FRAMEWORK = {
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
+    # Each refresh returns a new refresh token and blacklists the old one.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a digest of the password hash: a password change revokes every access token at once.
+    "CHECK_REVOKE_TOKEN": True,
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     "SIGNING_KEY": JWT_SIGNING_KEY,
 }
+
+# --- Login throttling (django-axes): /login/, /admin/login/ and /api/token/ ---
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Locked after this many failures for one account (from any address) or from one address (for any account).
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# The lock lifts this long after the failure that set it; attempts during the lock do not extend it.
+AXES_COOLOFF_TIME = timedelta(seconds=float(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900")))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_DISABLE_ACCESS_LOG = True  # throttling only: no row per successful login
+AXES_VERBOSE = False
 
 # --- Papers ---
 PAPER_MAX_UPLOAD_BYTES = int(os.environ.get("PAPER_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))

@@ -11,6 +11,7 @@ class PapersConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect signals once."""
-        from . import signals
+        from . import accounts, signals
 
         signals.connect()
+        accounts.connect()

@@ -1,6 +1,7 @@
 """The one place that publishes events to the channel layer, from async or sync code."""
 
 import asyncio
+import hashlib
 import logging
 import threading
 from typing import Any
@@ -32,6 +33,11 @@ def user_group(user_id: int) -> str:
 def user_connections_group(user_id: int) -> str:
     """Group of every connection authenticated as one user, for control messages such as revocation."""
     return f"conn.user.{user_id}"
+
+
+def session_connections_group(session_key: str) -> str:
+    """Group of the connections a Django session authenticated, named by a digest: the key is a credential."""
+    return f"conn.session.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
 
 
 def layer_message(payload: dict[str, Any], owner_id: int | None = None) -> dict[str, Any]:

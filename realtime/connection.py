@@ -30,6 +30,9 @@ CLOSE_ACCESS_REVOKED = 4004
 CLOSE_RATE_LIMITED = 4008
 CLOSE_TOO_MANY_CONNECTIONS = 4009
 CLOSE_TOO_SLOW = 4011
+# 1013 (try again later) is the standard code, but Daphne's WebSocket layer (Autobahn) lets a server send only 1000
+# and 3000-4999, so it is mirrored as 4013.
+CLOSE_TRY_AGAIN_LATER = 4013
 
 
 class ProtocolError(Exception):
@@ -208,14 +211,41 @@ class Timer:
 # --- client tracking ---
 
 
+class _ConnectionIndex:
+    """Connections by key, counted per key and in all in constant time (checked on every connect of a flood)."""
+
+    def __init__(self):
+        self._by_key: dict[Any, set[Any]] = {}
+        self._total = 0
+
+    def add(self, key: Any, connection: Any) -> None:
+        connections = self._by_key.setdefault(key, set())
+        if connection not in connections:
+            connections.add(connection)
+            self._total += 1
+
+    def remove(self, key: Any, connection: Any) -> None:
+        connections = self._by_key.get(key)
+        if connections is not None and connection in connections:
+            connections.discard(connection)
+            self._total -= 1
+            if not connections:
+                del self._by_key[key]
+
+    def count(self, key: Any = ...) -> int:
+        return self._total if key is ... else len(self._by_key.get(key, ()))
+
+
 class ClientRegistry:
-    """Connections open in this process, by user: for counts, limits and closing a user's sockets."""
+    """Connections open in this process: authenticated ones by user (for counts, limits and closing a user's
+    sockets), unauthenticated ones by client address (so a flood of them is capped)."""
 
     def __init__(self):
         self._by_user: dict[Any, set[Any]] = {}
+        self._unauthenticated = _ConnectionIndex()
 
     def add(self, user_id: Any, connection: Any) -> None:
-        """Track a connection as belonging to a user (None while anonymous)."""
+        """Track a connection as belonging to a user."""
         self._by_user.setdefault(user_id, set()).add(connection)
 
     def remove(self, user_id: Any, connection: Any) -> None:
@@ -231,6 +261,30 @@ class ClientRegistry:
         if user_id is ...:
             return sum(len(connections) for connections in self._by_user.values())
         return len(self._by_user.get(user_id, ()))
+
+    def admit_unauthenticated(self, address: Any, connection: Any, *, per_address: int, total: int) -> None:
+        """Track a connection that has not authenticated yet, or refuse it over either cap."""
+        if self._unauthenticated.count(address) >= per_address:
+            raise ProtocolError(
+                "too_many_unauthenticated",
+                f"At most {per_address} connections per client address may wait to authenticate; "
+                "authenticate the open ones first.",
+                close=CLOSE_RATE_LIMITED,
+            )
+        if self._unauthenticated.count() >= total:
+            raise ProtocolError(
+                "server_busy", "Too many connections are waiting to authenticate; try again later.",
+                close=CLOSE_TRY_AGAIN_LATER,
+            )
+        self._unauthenticated.add(address, connection)
+
+    def release_unauthenticated(self, address: Any, connection: Any) -> None:
+        """Stop counting a connection as unauthenticated: it authenticated or closed."""
+        self._unauthenticated.remove(address, connection)
+
+    def count_unauthenticated(self, address: Any = ...) -> int:
+        """Unauthenticated connections from one address, or from everyone when no address is given."""
+        return self._unauthenticated.count(address)
 
 
 clients = ClientRegistry()

@@ -12,7 +12,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from .broadcast import user_connections_group
+from .broadcast import session_connections_group, user_connections_group
 from .connection import (
     CLOSE_ACCESS_REVOKED,
     CLOSE_AUTHENTICATION_EXPIRED,
@@ -38,7 +38,13 @@ from .server import FLOW_EXTENSION, PreparedText
 
 logger = logging.getLogger(__name__)
 
-CONTROL_MESSAGES = ("paper.revoked", "user.revoked", "user.changed")
+CONTROL_MESSAGES = ("paper.revoked", "user.revoked", "user.changed", "session.revoked")
+
+# Why a user's connections were closed (the reason of a "user.revoked" control message), as clients read it.
+REVOKED_MESSAGES = {
+    "inactive": "The account is no longer active.",
+    "password_changed": "The account's password was changed; log in again.",
+}
 
 
 class PaperConsumer(AsyncJsonWebsocketConsumer):
@@ -72,12 +78,26 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.too_slow = False
         self.closing = False  # an error that closes the connection was sent: it is the last message
         self.holding: list[dict[str, Any]] | None = None
+        self.address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
+        self.session_group: str | None = None
         await self.accept()
         session_user = self.scope.get("user")
         if session_user is not None and session_user.is_authenticated:
             await self._guarded(self._become(session_user))
-        else:
-            self.auth_deadline.start(settings.WS_AUTH_TIMEOUT, self._authentication_timed_out)
+            if self.user is not None:
+                # Logging this session out closes the sockets it opened (and only those).
+                self.session_group = session_connections_group(self.scope["session"].session_key)
+                await fanout().join(self.session_group, self)
+            return
+        try:
+            clients.admit_unauthenticated(
+                self.address, self,
+                per_address=settings.WS_MAX_UNAUTHENTICATED_PER_ADDRESS, total=settings.WS_MAX_UNAUTHENTICATED,
+            )
+        except ProtocolError as exc:
+            await self._fail(exc)
+            return
+        self.auth_deadline.start(settings.WS_AUTH_TIMEOUT, self._authentication_timed_out)
 
     async def disconnect(self, code: int) -> None:
         """Leave every group this connection joined and stop its timers."""
@@ -85,6 +105,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.reauth_notice.cancel()
         if self.flusher is not None:
             self.flusher.cancel()
+        clients.release_unauthenticated(self.address, self)
         if self.user is not None:
             clients.remove(self.user.pk, self)  # first: counts stay right even if Redis fails
         await self._become(None)
@@ -223,6 +244,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             clients.remove(self.user.pk, self)
             await self._leave_all()
             await fanout().leave(user_connections_group(self.user.pk), self)
+            if self.session_group is not None:
+                await fanout().leave(self.session_group, self)  # the session no longer speaks for it
+                self.session_group = None
         self.user = user
         self.reauth_notice.cancel()
         if user is None:
@@ -236,6 +260,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
                 close=CLOSE_TOO_MANY_CONNECTIONS,
             )
         clients.add(user.pk, self)
+        clients.release_unauthenticated(self.address, self)
         await fanout().join(user_connections_group(user.pk), self)
 
     def _watch_expiry(self, expires_at: datetime) -> None:
@@ -300,8 +325,14 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self._write(message["prepared"])
 
     async def user_revoked(self, message: dict[str, Any]) -> None:
-        """The account was deactivated or deleted: close now, not when the token expires."""
-        revoked = ProtocolError("access_revoked", "The account is no longer active.", close=CLOSE_ACCESS_REVOKED)
+        """The account was deactivated or deleted, or its password changed: close now, not when the token expires."""
+        reason = REVOKED_MESSAGES.get(message.get("reason"), REVOKED_MESSAGES["inactive"])
+        await self._fail(ProtocolError("access_revoked", reason, close=CLOSE_ACCESS_REVOKED))
+
+    async def session_revoked(self, message: dict[str, Any]) -> None:
+        """The Django session this socket was opened with logged out: close now."""
+        revoked = ProtocolError("access_revoked", "The session was logged out; log in again.",
+                                close=CLOSE_ACCESS_REVOKED)
         await self._fail(revoked)
 
     async def user_changed(self, message: dict[str, Any]) -> None:

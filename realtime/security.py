@@ -1,28 +1,96 @@
 """Origin check and session authentication for WebSocket handshakes."""
 
+from urllib.parse import urlsplit
+
 from channels.auth import AuthMiddleware
-from channels.security.websocket import OriginValidator
+from channels.security.websocket import WebsocketDenier
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
+from django.http.request import split_domain_port, validate_host
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class BrowserOriginValidator(OriginValidator):
-    """Reject browser handshakes from foreign origins; allow clients that send no Origin at all.
+def parse_origin(value: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) origin with its default port filled in; None if it is not one."""
+    try:
+        parts = urlsplit(value.strip().lower())
+        port = parts.port
+    except ValueError:  # a port out of range or not a number, a malformed IPv6 host
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return None
+    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
 
-    Cross-site WebSocket hijacking needs a browser, and browsers always send Origin; scripts usually
-    send none and authenticate with a JWT, so refusing them would protect nothing.
+
+def _headers(scope, name: bytes) -> list[str]:
+    return [value.decode("latin1") for key, value in scope.get("headers", []) if key == name]
+
+
+def _secure(scope) -> bool:
+    """Whether the browser reached the site over TLS: the server says so, or the proxy Django trusts does."""
+    if scope.get("scheme") in ("wss", "https"):
+        return True
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if not proxy_header:
+        return False
+    name, secure_value = proxy_header
+    values = _headers(scope, name.removeprefix("HTTP_").lower().replace("_", "-").encode())
+    return len(values) == 1 and values[0].split(",", 1)[0].strip() == secure_value
+
+
+def own_origin(scope) -> tuple[str, str, int] | None:
+    """The site's origin as the handshake addressed it: its scheme and Host header, the host an allowed one."""
+    hosts = _headers(scope, b"host")
+    if len(hosts) != 1:
+        return None
+    domain, _ = split_domain_port(hosts[0])
+    allowed_hosts = settings.ALLOWED_HOSTS or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    if not domain or not validate_host(domain, allowed_hosts):
+        return None
+    return parse_origin(f"{'https' if _secure(scope) else 'http'}://{hosts[0]}")
+
+
+class BrowserOriginValidator:
+    """Let a browser open the socket only from the site's own origin or a configured one; allow clients that
+    send no Origin at all.
+
+    Same origin means scheme, host and port all equal: a page on another port of the same host is another site.
+    Cross-site WebSocket hijacking needs a browser, and browsers always send Origin; scripts usually send none
+    and authenticate with a JWT, so refusing them would protect nothing.
     """
 
-    def valid_origin(self, parsed_origin) -> bool:
-        """Accept a missing Origin; otherwise it must match an allowed host."""
-        return parsed_origin is None or self.validate_origin(parsed_origin)
+    def __init__(self, application, allowed_origins: list[str]):
+        self.application = application
+        self.allowed_origins = set()
+        for origin in allowed_origins:
+            parsed = parse_origin(origin)
+            if parsed is None:
+                raise ImproperlyConfigured(
+                    f"WS_ALLOWED_ORIGINS: {origin!r} is not an origin like https://app.example.com or http://host:8080."
+                )
+            self.allowed_origins.add(parsed)
+
+    async def __call__(self, scope, receive, send):
+        """Pass the handshake on, or deny it (HTTP 403) when its Origin is foreign."""
+        origins = _headers(scope, b"origin")
+        if not origins or (len(origins) == 1 and self.allowed(origins[0], scope)):
+            return await self.application(scope, receive, send)
+        return await WebsocketDenier()(scope, receive, send)
+
+    def allowed(self, origin: str, scope) -> bool:
+        """Whether a page on this origin may open the socket: the site's own origin or a configured one."""
+        parsed = parse_origin(origin)
+        return parsed is not None and (parsed in self.allowed_origins or parsed == own_origin(scope))
 
 
 def origin_validated(application):
-    """Wrap an application with the origin check against ALLOWED_HOSTS and WS_ALLOWED_ORIGINS."""
-    allowed = [*settings.ALLOWED_HOSTS, *getattr(settings, "WS_ALLOWED_ORIGINS", [])]
-    return BrowserOriginValidator(application, allowed)
+    """Wrap an application with the same-origin check, plus the full origins of WS_ALLOWED_ORIGINS."""
+    return BrowserOriginValidator(application, getattr(settings, "WS_ALLOWED_ORIGINS", []))
 
 
 class SessionUserMiddleware(AuthMiddleware):

@@ -1,16 +1,20 @@
-"""Hooks on users: a deactivated or deleted user's connections are closed; a staff change is applied live."""
+"""Hooks on users: a deactivated or deleted user's connections are closed, and so are all of them when the password
+changes and a session's when it logs out; a staff change is applied live."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from .broadcast import broadcast_control, user_connections_group
+from papers.accounts import password_changed
+
+from .broadcast import broadcast_control, session_connections_group, user_connections_group
 
 
-def revoke_user_connections(user_id: int) -> None:
+def revoke_user_connections(user_id: int, reason: str = "inactive") -> None:
     """After commit, close every connection authenticated as this user."""
-    group = user_connections_group(user_id)
-    transaction.on_commit(lambda: broadcast_control(group, {"type": "user.revoked"}), robust=True)
+    group, message = user_connections_group(user_id), {"type": "user.revoked", "reason": reason}
+    transaction.on_commit(lambda: broadcast_control(group, message), robust=True)
 
 
 def user_saved(sender, instance, created: bool = False, raw: bool = False, **kwargs) -> None:
@@ -29,8 +33,23 @@ def user_deleted(sender, instance, **kwargs) -> None:
     revoke_user_connections(instance.pk)
 
 
+def user_password_changed(sender, user_id: int, **kwargs) -> None:
+    """Every token and session of the account is void now: close its sockets (sent after commit already)."""
+    broadcast_control(user_connections_group(user_id), {"type": "user.revoked", "reason": "password_changed"})
+
+
+def session_logged_out(sender, request=None, **kwargs) -> None:
+    """Close the sockets this session opened; the user's other sessions and JWT sockets stay."""
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        group = session_connections_group(session_key)
+        transaction.on_commit(lambda: broadcast_control(group, {"type": "session.revoked"}), robust=True)
+
+
 def connect() -> None:
     """Connect the hooks once (called from RealtimeConfig.ready)."""
     user_model = get_user_model()
     post_save.connect(user_saved, sender=user_model, dispatch_uid="realtime.user_saved")
     post_delete.connect(user_deleted, sender=user_model, dispatch_uid="realtime.user_deleted")
+    password_changed.connect(user_password_changed, dispatch_uid="realtime.user_password_changed")
+    user_logged_out.connect(session_logged_out, dispatch_uid="realtime.session_logged_out")

@@ -82,11 +82,20 @@ def pdf_upload():
     return SimpleUploadedFile("novanet.pdf", make_pdf(SAMPLE_TEXT), content_type="application/pdf")
 
 
-def communicator(headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
-    """A WebSocket client through the full ASGI stack (origin check, session auth, routing)."""
+def communicator(
+    headers: list[tuple[bytes, bytes]] | None = None, client: tuple[str, int] | None = None
+) -> WebsocketCommunicator:
+    """A WebSocket client through the full ASGI stack (origin check, session auth, routing), addressed as a
+    browser on http://localhost addresses it (Host header) unless the headers say otherwise."""
     from paperpipeline.asgi import application
 
-    return WebsocketCommunicator(application, "/ws/papers", headers=headers or [(b"origin", b"http://localhost")])
+    headers = headers or [(b"origin", b"http://localhost")]
+    if not any(name == b"host" for name, _ in headers):
+        headers = [(b"host", b"localhost"), *headers]
+    ws = WebsocketCommunicator(application, "/ws/papers", headers=headers)
+    if client is not None:
+        ws.scope["client"] = list(client)  # the peer address Daphne puts in the scope
+    return ws
 
 
 def pytest_collection_modifyitems(config, items):

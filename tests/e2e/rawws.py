@@ -7,11 +7,14 @@ import socket
 import struct
 
 
-def handshake(port: int, *, rcvbuf: int | None = None) -> socket.socket:
-    """Open /ws/papers; a small receive buffer makes a non-reading client back up the server quickly."""
+def handshake(port: int, *, rcvbuf: int | None = None, source: str | None = None) -> socket.socket:
+    """Open /ws/papers; a small receive buffer makes a non-reading client back up the server quickly; `source`
+    is a loopback address (127.x.y.z) to connect from, a client address of its own."""
     sock = socket.socket()
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if source:
+        sock.bind((source, 0))
     sock.settimeout(20)
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
