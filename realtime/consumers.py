@@ -83,11 +83,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         session_user = self.scope.get("user")
         if session_user is not None and session_user.is_authenticated:
-            await self._guarded(self._become(session_user))
-            if self.user is not None:
-                # Logging this session out closes the sockets it opened (and only those).
-                self.session_group = session_connections_group(self.scope["session"].session_key)
-                await fanout().join(self.session_group, self)
+            await self._guarded(self._become_session(session_user))
             return
         try:
             clients.admit_unauthenticated(
@@ -260,8 +256,26 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
                 close=CLOSE_TOO_MANY_CONNECTIONS,
             )
         clients.add(user.pk, self)
+        try:
+            # The group that carries revocation: a connection outside it could not be closed, so it stays
+            # unauthenticated when the join fails.
+            await fanout().join(user_connections_group(user.pk), self)
+        except BaseException:
+            clients.remove(user.pk, self)
+            self.user = None
+            raise
         clients.release_unauthenticated(self.address, self)
-        await fanout().join(user_connections_group(user.pk), self)
+
+    async def _become_session(self, user) -> None:
+        """Authenticate as the browser session's user, in the group that closes this socket at its logout."""
+        await self._become(user)
+        group = session_connections_group(self.scope["session"].session_key)
+        try:
+            await fanout().join(group, self)
+        except BaseException:
+            await self._become(None)  # not closable by a logout: not authenticated by the session either
+            raise
+        self.session_group = group
 
     def _watch_expiry(self, expires_at: datetime) -> None:
         """Ask for a new token before the current one expires; close after the grace period without one."""

@@ -13,6 +13,7 @@ from django.conf import settings
 from papers.models import PaperStatus
 from realtime.broadcast import broadcast_control, paper_group
 from realtime.fanout import Fanout, fanout
+from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, connected, make_paper, send, set_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,12 +48,13 @@ async def fresh_fanout():
     await instance.redis.aclose()
 
 
-def failing_once(command, channel_suffix: str):
-    """Wrap PubSub.subscribe (or unsubscribe) so its first call for one channel fails as a lost Redis would."""
+def failing_once(command, channel_part: str):
+    """Wrap PubSub.subscribe (or unsubscribe) so its first call for a channel naming channel_part fails as a lost
+    Redis would."""
     failed = []
 
     async def command_or_fail(*channels):
-        if not failed and channels[0].endswith(channel_suffix):
+        if not failed and channel_part in channels[0]:
             failed.append(channels)
             raise redis.ConnectionError("Connection reset by peer (simulated)")
         return await command(*channels)
@@ -191,4 +193,40 @@ async def test_a_topic_subscription_whose_subscribe_failed_is_not_kept(user):
     assert (reply["type"], reply["code"]) == ("error", "internal_error"), reply
     reply = await send(ws, {"type": "unsubscribe", "topic": "papers", "id": "u"})
     assert (reply["type"], reply.get("code")) == ("error", "not_subscribed"), reply
+    await ws.disconnect()
+
+
+async def test_a_connection_whose_revocation_group_cannot_be_joined_stays_unauthenticated(user):
+    ws = await connected()
+    shared = fanout()
+    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, f"__group__conn.user.{user.pk}")
+    try:
+        reply = await send(ws, {"type": "authenticate", "token": token_for(user), "id": "a"})
+    finally:
+        del shared.pubsub.subscribe
+    assert (reply["type"], reply["code"]) == ("error", "internal_error"), reply
+    # Outside the group that carries revocation it must not act for the user.
+    reply = await send(ws, {"type": "subscribe", "topic": "papers", "id": "s"})
+    assert (reply["type"], reply["code"]) == ("error", "not_authenticated"), reply
+    reply = await send(ws, {"type": "authenticate", "token": token_for(user), "id": "a2"})
+    assert reply["type"] == "authenticated", reply
+    await ws.disconnect()
+
+
+async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authenticated_by_it(user):
+    from tests.realtime.test_access import session_cookie
+
+    cookie = await session_cookie(user)
+    shared = fanout()
+    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, "__group__conn.session.")
+    ws = communicator(headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)])
+    try:
+        assert (await ws.connect(timeout=TIMEOUT))[0]
+        error = await ws.receive_json_from(timeout=TIMEOUT)
+    finally:
+        del shared.pubsub.subscribe
+    assert (error["type"], error["code"]) == ("error", "internal_error"), error
+    # A logout could not close it, so the session does not speak for it: it must authenticate itself.
+    reply = await send(ws, {"type": "subscribe", "topic": "papers", "id": "s"})
+    assert (reply["type"], reply["code"]) == ("error", "not_authenticated"), reply
     await ws.disconnect()
