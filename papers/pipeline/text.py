@@ -136,7 +136,11 @@ TRANSLATION = str.maketrans({**LIGATURES, **SPACE_CHARS, **ZERO_WIDTH, **CONTROL
 
 SOFT_HYPHEN = "\u00ad"
 _WORD = r"[^\W_]+"
-_BROKEN = re.compile(rf"({_WORD})(?:-[ ]*\n\s*|{SOFT_HYPHEN}[ ]*\n?\s*|{HYPHEN_MARK}[ ]*\n?\s*)({_WORD})")
+# Linear time on hostile text: a match starts only where a word starts and takes the word and the break whole
+# (possessive), so an unbroken run of letters or spaces is read once instead of once per position.
+_BROKEN = re.compile(
+    rf"(?<![^\W_])([^\W_]++)(?>-[ ]*+\n\s*+|{SOFT_HYPHEN}[ ]*+\n?\s*+|{HYPHEN_MARK}[ ]*+\n?\s*+)({_WORD})"
+)
 _HYPHENATED_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _HYPHENATED_REST = re.compile(r"(?:-[^\W\d_]+)+")
 
