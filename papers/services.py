@@ -21,7 +21,8 @@ from realtime.events import PaperEvent as WireEvent
 
 from . import selectors
 from .models import ACTIVE_STATUSES, FINAL_STATUSES, Entity, Paper, PaperEvent, PaperStatus, PipelineStep, Relationship
-from .pipeline.text import TextExtractionError, extract_text
+from .pipeline.isolated import extract_text_isolated
+from .pipeline.text import TextExtractionError
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def paper_process(*, paper_id: Any, task_id: str) -> None:
     step = PipelineStep.TEXT_EXTRACTION
     try:
         progress.report(step, 0.0)
-        text = extract_text(
+        text = extract_text_isolated(  # in a child process: pdfium aborts rather than fail an allocation
             paper.file.path, on_page=lambda done, total: progress.report(step, done / total),
             max_pages=settings.PAPER_MAX_PAGES, max_chars=settings.PAPER_MAX_TEXT_CHARS,
         )
