@@ -53,7 +53,7 @@ def extract_text_isolated(
 def _child(path: str, writer: Connection, *, max_pages: int, max_chars: int) -> None:
     """Extract in the child and send pages, then the text or the error, to the parent."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with a killed parent
+        _die_with_parent()
         signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # the parent's time-limit handler is not the child's
         text = extract_text(
             path, on_page=lambda done, total: writer.send(("page", done, total)),
@@ -69,6 +69,14 @@ def _child(path: str, writer: Connection, *, max_pages: int, max_chars: int) -> 
         writer.send(("error", "text_extraction_failed", f"Text extraction failed: {exc.__class__.__name__}: {exc}"))
     finally:
         writer.close()
+
+
+def _die_with_parent() -> None:
+    """Have the kernel kill this child when its parent dies (a hard time limit kills the parent with SIGKILL)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except AttributeError:  # no prctl outside Linux; the parent still kills the child on every other way out
+        pass
 
 
 def _receive(reader: Connection, on_page: Callable[[int, int], None] | None) -> str | None:
