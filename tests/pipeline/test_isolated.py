@@ -1,6 +1,7 @@
 """Text extraction in a child process: same results, errors relayed, and a reader crash fails only the paper."""
 
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,34 @@ def test_a_page_that_makes_pdfium_abort_under_the_memory_limit_fails_with_out_of
     assert done.stdout.strip() == (
         "out_of_memory The PDF reader ran out of memory on this file (it needed more than the 400 MiB allowed)."
     )
+
+
+STUCK_EXTRACTION = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3072 * 1024 * 1024, resource.RLIM_INFINITY))
+from papers.pipeline.isolated import extract_text_isolated
+extract_text_isolated(sys.argv[1], on_page=lambda done, total: print(done, flush=True))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_the_child_dies_with_its_parent_even_inside_a_page(tmp_path):
+    # A hard time limit SIGKILLs the pool process; its extraction child, busy in pdfium with one page that
+    # takes it tens of seconds (and memory up to the limit), must not go on without it.
+    pdf = shared_stream_pdf(tmp_path / "stuck.pdf", pages=2, lines=1150, repeats=1, last_repeats=2000)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", STUCK_EXTRACTION, str(pdf)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout.readline().strip() == "1"  # page 1 done: the child is inside page 2
+        with open(f"/proc/{parent.pid}/task/{parent.pid}/children") as handle:
+            (child,) = [int(pid) for pid in handle.read().split()]
+        watch = os.pidfd_open(child)
+        parent.kill()
+        parent.wait()
+        readable, _, _ = select.select([watch], [], [], 2)  # a pidfd turns readable when its process ends
+        os.close(watch)
+        assert readable, "the extraction child outlived its killed parent"
+    finally:
+        parent.kill()
+        parent.wait()

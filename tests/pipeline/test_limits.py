@@ -22,25 +22,32 @@ def extract_error(path: Path, **limits) -> tuple[str, list[tuple[int, int]]]:
     return caught.value.code, pages
 
 
-def shared_stream_pdf(path: Path, *, pages: int, lines: int, chars: int = 200, repeats: int = 1) -> Path:
-    """A small PDF whose pages all draw one Flate content stream of `lines` lines of `chars` letters, `repeats` times.
+def shared_stream_pdf(
+    path: Path, *, pages: int, lines: int, chars: int = 200, repeats: int = 1, last_repeats: int | None = None
+) -> Path:
+    """A small PDF whose pages all draw one Flate content stream of `lines` lines of `chars` letters, `repeats` times
+    (the last page `last_repeats` times, when given).
 
     The stream compresses about 1000:1 and is stored once, so the file stays tens of KB while its text is
     pages * repeats * lines * chars characters: a decompression bomb for a text extractor.
     """
     line = b"(" + b"A" * chars + b") Tj T*\n"
     stream = zlib.compress(b"BT /F1 1 Tf 12 TL 0 0 Td\n" + line * lines + b"ET\n", 9)
-    page = (
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
-        b" /Contents [" + b" ".join([b"4 0 R"] * repeats) + b"] >>"
-    )
+
+    def page(draws: int) -> bytes:
+        return (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+            b" /Contents [" + b" ".join([b"4 0 R"] * draws) + b"] >>"
+        )
+
     kids = b" ".join(b"%d 0 R" % (5 + index) for index in range(pages))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        *[page] * pages,
+        *[page(repeats)] * (pages - 1),
+        page(repeats if last_repeats is None else last_repeats),
     ]
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
