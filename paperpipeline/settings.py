@@ -215,6 +215,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pool child whose resident memory passed this (KiB) after a task is replaced: a big paper's heap is not kept.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = int(os.environ.get("CELERY_WORKER_MAX_MEMORY_PER_CHILD", str(512 * 1024)))
 SYSTEM_STATUS_INTERVAL = float(os.environ.get("SYSTEM_STATUS_INTERVAL", "5"))
 CELERY_BEAT_SCHEDULE = {
     "system-status": {
@@ -281,6 +283,16 @@ PAPER_STALL_TIMEOUT = timedelta(seconds=float(os.environ.get("PAPER_STALL_TIMEOU
 # A paper queued this long, with no pipeline task waiting in the broker, is sent again by the sweep; and
 # reprocess may act on it (its task was lost, e.g. with Redis's data).
 PAPER_QUEUED_RESEND_AFTER = timedelta(seconds=float(os.environ.get("PAPER_QUEUED_RESEND_AFTER", "120")))
+# Limits on one paper's processing (docs in README): over any of them the paper fails with a clear error code.
+PAPER_MAX_PAGES = int(os.environ.get("PAPER_MAX_PAGES", "500"))  # too_many_pages, checked before reading pages
+PAPER_MAX_TEXT_CHARS = int(os.environ.get("PAPER_MAX_TEXT_CHARS", "2000000"))  # text_too_long
+# Seconds: past the soft limit the task stops and fails the paper (time_limit_exceeded); past the hard limit the
+# worker kills the pool child, and the paper is failed the same way from the worker's main process.
+PAPER_TASK_SOFT_TIME_LIMIT = float(os.environ.get("PAPER_TASK_SOFT_TIME_LIMIT", "300"))
+PAPER_TASK_TIME_LIMIT = float(os.environ.get("PAPER_TASK_TIME_LIMIT", "360"))
+# Address space of each pipeline pool child (MiB, 0: unlimited); an allocation past it fails the paper with
+# out_of_memory instead of swapping the machine. The test papers peak near 210 MiB.
+PAPER_WORKER_MAX_MEMORY_MB = int(os.environ.get("PAPER_WORKER_MAX_MEMORY_MB", "1024"))
 # Window over which SYSTEM_STATUS.processing_rate counts completed papers.
 PROCESSING_RATE_WINDOW = timedelta(minutes=int(os.environ.get("PROCESSING_RATE_WINDOW_MINUTES", "5")))
 # A resuming subscriber gets at most this many missed events over the WebSocket; beyond it, the API pages them.

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -31,7 +32,8 @@ from .models import (
     PipelineStep,
     Relationship,
 )
-from .pipeline.text import TextExtractionError, extract_text
+from .pipeline.isolated import extract_text_isolated
+from .pipeline.text import TextExtractionError
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +275,10 @@ def paper_process(*, paper_id: Any, task_id: str) -> None:
     step = PipelineStep.TEXT_EXTRACTION
     try:
         progress.report(step, 0.0)
-        text = extract_text(paper.file.path, on_page=lambda done, total: progress.report(step, done / total))
+        text = extract_text_isolated(  # in a child process: pdfium aborts rather than fail an allocation
+            paper.file.path, on_page=lambda done, total: progress.report(step, done / total),
+            max_pages=settings.PAPER_MAX_PAGES, max_chars=settings.PAPER_MAX_TEXT_CHARS,
+        )
         Paper.objects.filter(pk=paper.pk).update(text_length=len(text))
 
         step = PipelineStep.ENTITY_EXTRACTION
@@ -295,12 +300,36 @@ def paper_process(*, paper_id: Any, task_id: str) -> None:
         logger.info("paper %s stopped being active during %s; stopping", paper_id, step)
     except TextExtractionError as exc:
         paper_fail(paper_id=paper.pk, task_id=task_id, step=step, error_code=exc.code, error_message=str(exc))
+    except SoftTimeLimitExceeded:
+        logger.warning("paper %s exceeded the soft time limit during %s", paper_id, step)
+        paper_time_limit_fail(
+            paper_id=paper.pk, task_id=task_id, seconds=settings.PAPER_TASK_SOFT_TIME_LIMIT, step=step
+        )
+    except MemoryError:
+        logger.warning("paper %s ran out of memory during %s", paper_id, step)
+        paper_fail(
+            paper_id=paper.pk, task_id=task_id, step=step, error_code="out_of_memory",
+            error_message=(
+                f"Processing needed more than the {settings.PAPER_WORKER_MAX_MEMORY_MB} MiB of memory a worker "
+                f"allows; stopped during {step.label.lower()}."
+            ),
+        )
     except Exception as exc:
         logger.exception("paper %s failed during %s", paper_id, step)
         paper_fail(
             paper_id=paper.pk, task_id=task_id, step=step, error_code="processing_failed",
             error_message=f"Failed during {step.label.lower()}: {exc.__class__.__name__}: {exc}"[:500],
         )
+
+
+def paper_time_limit_fail(*, paper_id: Any, task_id: str, seconds: float, step: str = "") -> Paper | None:
+    """Fail a paper whose task ran past a time limit (the soft one in the task, the hard one in the worker)."""
+    step = step or Paper.objects.filter(pk=paper_id).values_list("current_step", flat=True).first() or "queue"
+    label = PipelineStep(step).label.lower() if step in PipelineStep.values else step
+    return paper_fail(
+        paper_id=paper_id, task_id=task_id, step=step, error_code="time_limit_exceeded",
+        error_message=f"Processing took longer than the {seconds:g} s time limit; stopped during {label}.",
+    )
 
 
 def _paper_start(*, paper_id: Any, task_id: str) -> Paper | None:

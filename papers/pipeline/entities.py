@@ -185,7 +185,12 @@ _BLOCK = _Term(None, "", "blocked")
 
 # --- per-document acronym definitions: "noisy supervised pre-training (NSP)" is not next sentence prediction ---
 
-_ACRONYM_DEFINITION = re.compile(r"((?:[^\W\d_][\w'-]*[ \t\n]+){1,8})\(([A-Z]{2,6})s?\)")
+# Words are read possessively and at most MAX_WORD_CHARS long, so a match attempt costs at most 8 such words:
+# an unbroken run of letters is linear, not one full re-read per position.
+MAX_WORD_CHARS = 64
+_ACRONYM_DEFINITION = re.compile(
+    rf"((?:[^\W\d_][\w'-]{{0,{MAX_WORD_CHARS - 1}}}+[ \t\n]++){{1,8}})\(([A-Z]{{2,6}})s?\)"
+)
 _ACRONYM_STOP_WORDS = frozenset("of the and for to a an in on with by".split())
 
 
@@ -270,6 +275,7 @@ _PROPOSE = re.compile(
     re.IGNORECASE,
 )
 _PROPOSE_WINDOW_TOKENS = 10
+MAX_PROPOSED_NAMES = 32
 _WINDOW_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+]*(?:[-.][A-Za-z0-9+]+)*|[^\sA-Za-z0-9]")
 _PROPOSE_STOP_WORDS = frozenset(
     "to for that which of in on with by from as where when into using and or is are can will how what here".split()
@@ -328,19 +334,21 @@ def _title_names(text: str) -> list[_OwnName]:
     """A name before a colon at the start of a title line ("DeBERTa: Decoding-enhanced BERT ...")."""
     abstract = _ABSTRACT_HEADING.search(text, 0, TITLE_REGION_CHARS)
     region_end = abstract.start() if abstract else min(len(text), TITLE_REGION_CHARS)
-    found = []
     for match in _TITLE_NAME.finditer(text, 0, region_end):
         token = match.group(1)
         if _is_name_like(token):
             own = _own_name(token, [], text, "title", match.start(1))
             if own is not None:
-                found.append(own)
-    return found[:1]  # the title comes first; later "Name:" lines are affiliations or notes
+                return [own]  # the title comes first; later "Name:" lines are affiliations or notes
+    return []
 
 
 def _proposed_names(text: str, skip: tuple[int, int] | None) -> list[_OwnName]:
     """The first name-like token after "we propose/present/introduce" ("we propose a new model X")."""
     found = []
+    # Resolving a new name reads the whole text, so a paper gets MAX_PROPOSED_NAMES distinct candidates:
+    # tens of thousands of "we propose X1", "we propose X2" would otherwise cost one full scan each.
+    seen: set[str] = set()
     for match in _PROPOSE.finditer(text):
         if skip and skip[0] <= match.start() < skip[1]:
             continue
@@ -350,6 +358,9 @@ def _proposed_names(text: str, skip: tuple[int, int] | None) -> list[_OwnName]:
             if word.lower() in _PROPOSE_STOP_WORDS or not (word[0].isalnum() or word == ","):
                 break
             if _is_name_like(word):
+                seen.add(word)
+                if len(seen) > MAX_PROPOSED_NAMES:
+                    return found
                 # The noun right after the name decides first ("X algorithm"), then the nearest one before it.
                 nouns = words[index + 1 : index + 2] + words[:index][::-1]
                 own = _own_name(word, nouns, text, "proposed", tokens[index].start())
@@ -410,8 +421,10 @@ def _resolve(
 
 
 # Unknown names built like model names: SimBERT, StructBERT, UniLM, Longformer, InfoXLM.
+# A capital, then at least one lowercase letter before the ending. Reading up to the first lowercase letter
+# possessively makes a match attempt linear in the word; "anywhere" before it was quadratic on a long word.
 _MODEL_SHAPED = re.compile(
-    _BOUNDARY_BEFORE + r"([A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*?(?:BERT|BERTa|former|Former|LM|GPT))" + _BOUNDARY_AFTER
+    _BOUNDARY_BEFORE + r"([A-Z][A-Z0-9]*+[a-z][A-Za-z0-9]*?(?:BERT|BERTa|former|Former|LM|GPT))" + _BOUNDARY_AFTER
 )
 
 

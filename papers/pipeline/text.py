@@ -16,6 +16,9 @@ PDF_MAGIC = b"%PDF-"
 # The PDF header may follow some junk; readers accept it within the first KiB.
 PDF_HEADER_WINDOW = 1024
 SNIFF_BYTES = 8192
+# Defaults of extract_text's limits (the service passes PAPER_MAX_PAGES and PAPER_MAX_TEXT_CHARS).
+MAX_PAGES = 500
+MAX_TEXT_CHARS = 2_000_000
 
 # Signatures of binary formats that are neither PDF nor text.
 BINARY_MAGICS: tuple[bytes, ...] = (
@@ -37,27 +40,53 @@ class TextExtractionError(Exception):
         self.code = code
 
 
-def extract_text(path: str, *, on_page: Callable[[int, int], None] | None = None) -> str:
-    """Return normalized text of a PDF or plain-text file; on_page(done, total) after each page."""
+def extract_text(
+    path: str,
+    *,
+    on_page: Callable[[int, int], None] | None = None,
+    max_pages: int = MAX_PAGES,
+    max_chars: int = MAX_TEXT_CHARS,
+) -> str:
+    """Return normalized text of a PDF or plain-text file; on_page(done, total) after each page.
+
+    A PDF of more than max_pages pages fails with "too_many_pages" before any page is read. Text longer than
+    max_chars fails with "text_too_long" as soon as the count passes the limit, so a small file whose pages
+    expand to millions of characters (one compressed content stream shared by every page) is never expanded
+    in full. Failing rather than truncating is deliberate: entities and relationships from the first part
+    of a document would look complete while most of it was ignored; a deployment with longer documents
+    raises the limit instead.
+    """
     try:
         with open(path, "rb") as handle:
             head = handle.read(SNIFF_BYTES)
     except OSError as exc:
         raise TextExtractionError(f"Cannot read the file: {exc.strerror or exc}") from exc
     if PDF_MAGIC in head[:PDF_HEADER_WINDOW]:
-        pages = _pdf_pages(path, on_page)
+        pages = _pdf_pages(path, on_page, max_pages=max_pages, max_chars=max_chars)
     else:
-        pages = [_plain_text(path, head)]
+        pages = [_plain_text(path, head, max_chars=max_chars)]
         if on_page is not None:
             on_page(1, 1)
     text = normalize_text("\n\n".join(pages))
     if not text.strip():
         raise TextExtractionError("The document contains no extractable text.", code="empty_document")
+    if len(text) > max_chars:  # ligatures expand in normalization ("ﬃ" is three letters)
+        raise _too_long(max_chars)
     return text
 
 
-def _pdf_pages(path: str, on_page: Callable[[int, int], None] | None) -> list[str]:
-    """Raw text of every PDF page, in order."""
+def _too_long(max_chars: int) -> TextExtractionError:
+    """The error for a document with more text than the limit."""
+    return TextExtractionError(
+        f"The document has more than {max_chars} characters of text, the limit; nothing was extracted.",
+        code="text_too_long",
+    )
+
+
+def _pdf_pages(
+    path: str, on_page: Callable[[int, int], None] | None, *, max_pages: int, max_chars: int
+) -> list[str]:
+    """Raw text of every PDF page, in order, refusing more pages or characters than the limits."""
     try:
         document = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as exc:
@@ -66,9 +95,19 @@ def _pdf_pages(path: str, on_page: Callable[[int, int], None] | None) -> list[st
         total = len(document)
         if total == 0:
             raise TextExtractionError("The PDF has no pages.", code="empty_document")
+        if total > max_pages:
+            raise TextExtractionError(
+                f"The PDF has {total} pages; the limit is {max_pages}.", code="too_many_pages"
+            )
         pages = []
+        remaining = max_chars
         for index in range(total):
-            pages.append(_pdf_page_text(document, index))
+            # Asking for one character more than the budget tells "over the limit" without copying the rest.
+            page_text = _pdf_page_text(document, index, remaining + 1)
+            remaining -= len(page_text)
+            if remaining < 0:
+                raise _too_long(max_chars)
+            pages.append(page_text)
             if on_page is not None:
                 on_page(index + 1, total)
         return pages
@@ -76,13 +115,13 @@ def _pdf_pages(path: str, on_page: Callable[[int, int], None] | None) -> list[st
         document.close()
 
 
-def _pdf_page_text(document: pdfium.PdfDocument, index: int) -> str:
-    """Raw text of one page, closing pdfium handles even on failure."""
+def _pdf_page_text(document: pdfium.PdfDocument, index: int, max_chars: int) -> str:
+    """Raw text of one page (at most max_chars characters), closing pdfium handles even on failure."""
     page = textpage = None
     try:
         page = document[index]
         textpage = page.get_textpage()
-        return textpage.get_text_range()
+        return textpage.get_text_range(count=min(textpage.count_chars(), max_chars))
     except pdfium.PdfiumError as exc:
         raise TextExtractionError(f"Page {index + 1} of the PDF cannot be read: {exc}", code="unreadable_pdf") from exc
     finally:
@@ -92,8 +131,8 @@ def _pdf_page_text(document: pdfium.PdfDocument, index: int) -> str:
             page.close()
 
 
-def _plain_text(path: str, head: bytes) -> str:
-    """Decode a plain-text file strictly, refusing binaries and invalid UTF-8."""
+def _plain_text(path: str, head: bytes, *, max_chars: int) -> str:
+    """Decode a plain-text file strictly, refusing binaries, invalid UTF-8 and more than max_chars characters."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"  # the BOM tells the byte order
     elif head.startswith(BINARY_MAGICS) or b"\x00" in head:
@@ -102,7 +141,7 @@ def _plain_text(path: str, head: bytes) -> str:
         encoding = "utf-8-sig"
     try:
         with open(path, encoding=encoding, errors="strict", newline="") as handle:
-            return handle.read()
+            text = handle.read(max_chars + 1)
     except UnicodeDecodeError as exc:
         raise TextExtractionError(
             f"The file is not valid {encoding.upper().replace('-SIG', '')} text (byte {exc.start}).",
@@ -110,6 +149,9 @@ def _plain_text(path: str, head: bytes) -> str:
         ) from exc
     except OSError as exc:
         raise TextExtractionError(f"Cannot read the file: {exc.strerror or exc}") from exc
+    if len(text) > max_chars:
+        raise _too_long(max_chars)
+    return text
 
 
 # --- normalization ---
@@ -136,7 +178,11 @@ TRANSLATION = str.maketrans({**LIGATURES, **SPACE_CHARS, **ZERO_WIDTH, **CONTROL
 
 SOFT_HYPHEN = "\u00ad"
 _WORD = r"[^\W_]+"
-_BROKEN = re.compile(rf"({_WORD})(?:-[ ]*\n\s*|{SOFT_HYPHEN}[ ]*\n?\s*|{HYPHEN_MARK}[ ]*\n?\s*)({_WORD})")
+# Linear time on hostile text: a match starts only where a word starts and takes the word and the break whole
+# (possessive), so an unbroken run of letters or spaces is read once instead of once per position.
+_BROKEN = re.compile(
+    rf"(?<![^\W_])([^\W_]++)(?>-[ ]*+\n\s*+|{SOFT_HYPHEN}[ ]*+\n?\s*+|{HYPHEN_MARK}[ ]*+\n?\s*+)({_WORD})"
+)
 _HYPHENATED_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _HYPHENATED_REST = re.compile(r"(?:-[^\W\d_]+)+")
 
