@@ -51,18 +51,14 @@ def paper_rows(request: HttpRequest) -> HttpResponse:
 @require_GET
 def paper_row(request: HttpRequest, paper_id) -> HttpResponse:
     """One paper's row, current to its `data-seq`: what the live list fills a row in from."""
-    paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
-    if paper is None:
-        raise Http404("No such paper.")
+    paper = _visible_or_404(request, paper_id)
     return render(request, "papers/_paper_row.html", {"paper": paper})
 
 
 @login_required
 def paper_detail(request: HttpRequest, paper_id) -> HttpResponse:
     """A paper's progress page: state, entities, relationships and event timeline."""
-    paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
-    if paper is None:
-        raise Http404("No such paper.")
+    paper = _visible_or_404(request, paper_id)
     entities = selectors.entity_list(paper=paper)
     context = {
         "paper": paper,
@@ -78,9 +74,7 @@ def paper_detail(request: HttpRequest, paper_id) -> HttpResponse:
 @require_GET
 def paper_file(request: HttpRequest, paper_id) -> FileResponse:
     """Download a paper's file, if the user may see the paper."""
-    paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
-    if paper is None:
-        raise Http404("No such paper.")
+    paper = _visible_or_404(request, paper_id)
     return paper_file_response(paper)
 
 
@@ -108,6 +102,14 @@ def download_name(paper: Paper, content_type: str) -> str:
     except SuspiciousFileOperation:  # nothing usable left of the name
         stem = "paper"
     return stem + EXTENSIONS[content_type]
+
+
+def _visible_or_404(request: HttpRequest, paper_id) -> Paper:
+    """The paper if the user may see it; a 404 alike for a missing paper and someone else's."""
+    paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
+    if paper is None:
+        raise Http404("No such paper.")
+    return paper
 
 
 def _grouped(entities) -> list[tuple[str, list]]:

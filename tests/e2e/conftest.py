@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from paperpipeline.launcher import process_commands
-from paperpipeline.redis_server import free_port
+from paperpipeline.redis_server import free_port, start_redis_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -147,3 +147,13 @@ def live_system(django_db_setup, django_db_blocker):
     """The system on the test session's Redis, shared by the end-to-end tests."""
     with running_system(redis_url=os.environ["REDIS_URL"]) as system:
         yield system
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server for one test's system alone: the package's `live_system` may still be running on the
+    session's Redis, and its worker, also on queue "papers", would take papers meant for the test's workers."""
+    process, url = start_redis_server(workdir=tmp_path / "redis")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

@@ -3,7 +3,6 @@ with a clear error event on its first attempt, and the worker goes on processing
 
 import pytest
 
-from paperpipeline.redis_server import start_redis_server
 from tests.conftest import SAMPLE_TEXT, papers_dir
 from tests.e2e.conftest import running_system
 from tests.e2e.slow_extractor import HUNGRY_MARKER, MARKER, STUBBORN_MARKER
@@ -14,16 +13,6 @@ from tests.schemas import assert_wire_event
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SOFT_LIMIT, HARD_LIMIT = 3, 6  # seconds; a SLOW-PAPER takes 4 s in entity extraction, a plain one well under 1 s
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server for one system alone: the package's `live_system` worker, on the session's Redis, would
-    take papers meant for a worker with these limits."""
-    process, url = start_redis_server(workdir=tmp_path / "redis")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import requests
 from celery import Celery
 from websockets.asyncio.client import connect
 
-from paperpipeline.redis_server import start_redis_server
 from tests.conftest import SAMPLE_TEXT, papers_dir
 from tests.e2e.conftest import running_system
 from tests.e2e.slow_extractor import GATE_MARKER
@@ -24,16 +23,6 @@ from tests.e2e.test_pipeline_live import open_client, request, token, upload
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 TIMEOUT = 120  # generous: two cores shared with other work; every wait below ends on an event, not a clock
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server for this system alone. The package's shared `live_system` may still be running on the
-    session's Redis, and its worker, also on queue "papers", would take papers meant for these two workers."""
-    process, url = start_redis_server(workdir=tmp_path / "redis")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.fixture
