@@ -65,7 +65,7 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         return Response(PaperSerializer(paper).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Paper) -> None:
-        """Delete through the service, which also removes the stored file."""
+        """Delete through the service; the file goes once the deletion commits."""
         services.paper_delete(paper=instance)
 
     @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer], content_negotiation_class=FirstRenderer)
