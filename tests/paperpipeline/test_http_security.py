@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from paperpipeline.security import is_loopback, prepare_https_setting
-from tests.test_keys import ROOT, settings_env
+from tests.paperpipeline.test_keys import ROOT, settings_env
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):

@@ -17,7 +17,7 @@ from paperpipeline import keys
 from realtime.connection import CLOSE_AUTHENTICATION_FAILED
 from tests.conftest import communicator, token_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The development key this repository used to ship, and sign every JWT with.
 PUBLISHED_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
 TIMEOUT = 5
