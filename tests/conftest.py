@@ -98,6 +98,35 @@ def communicator(
     return ws
 
 
+@pytest.fixture(scope="session", autouse=True)
+def flush_retried_after_a_deadlock():
+    """Retry a transactional test's TRUNCATE of every table when PostgreSQL picked it as a deadlock's victim.
+
+    End-to-end and browser tests share the test database with live workers, which may still be finishing a
+    paper (a transaction holding a paper's row, then reading its events) when the test's teardown truncates
+    the tables; PostgreSQL then aborts one side. The flush runs in a transaction of its own, so trying it
+    again once the other side finished is safe."""
+    from django.db import OperationalError
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    flush = BaseDatabaseOperations.execute_sql_flush
+
+    def flush_retrying(self, sql_list):
+        for attempt in range(FLUSH_ATTEMPTS):
+            try:
+                return flush(self, sql_list)
+            except OperationalError as exc:
+                if "deadlock detected" not in str(exc) or attempt == FLUSH_ATTEMPTS - 1:
+                    raise
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseOperations, "execute_sql_flush", flush_retrying)
+        yield
+
+
+FLUSH_ATTEMPTS = 5
+
+
 def pytest_collection_modifyitems(config, items):
     """Run end-to-end tests last, so their live processes never overlap the faster levels."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
