@@ -13,7 +13,7 @@ from realtime.connection import (
     CLOSE_AUTHENTICATION_FAILED,
     CLOSE_RATE_LIMITED,
     CLOSE_TRY_AGAIN_LATER,
-    clients,
+    ClientRegistry,
 )
 from realtime.routing import websocket_urlpatterns
 from realtime.security import BrowserOriginValidator
@@ -102,13 +102,24 @@ async def test_behind_a_tls_proxy_the_https_origin_is_the_sites_own(settings):
 # --- unauthenticated connections: capped per address and in all ---
 
 
+@pytest.fixture
+def clients(monkeypatch) -> ClientRegistry:
+    """A registry of this test's connections alone: the process's one also holds those other tests left open
+    (a communicator whose application the test's event loop cancelled never ran its disconnect)."""
+    registry = ClientRegistry()
+    monkeypatch.setattr("realtime.consumers.clients", registry)
+    return registry
+
+
 async def opened(address: str):
     ws = communicator(client=(address, 50000))
     assert (await ws.connect(timeout=TIMEOUT))[0]
     return ws
 
 
-async def test_unauthenticated_connections_per_address_are_capped_and_authenticating_frees_a_place(user, settings):
+async def test_unauthenticated_connections_per_address_are_capped_and_authenticating_frees_a_place(
+    user, settings, clients
+):
     settings.WS_MAX_UNAUTHENTICATED_PER_ADDRESS, settings.WS_MAX_UNAUTHENTICATED = 2, 100
     first, second = await opened("203.0.113.5"), await opened("203.0.113.5")
     excess = await opened("203.0.113.5")
@@ -125,7 +136,7 @@ async def test_unauthenticated_connections_per_address_are_capped_and_authentica
     assert clients.count_unauthenticated() == 0
 
 
-async def test_unauthenticated_connections_in_all_are_capped_with_try_again_later(settings):
+async def test_unauthenticated_connections_in_all_are_capped_with_try_again_later(settings, clients):
     settings.WS_MAX_UNAUTHENTICATED_PER_ADDRESS, settings.WS_MAX_UNAUTHENTICATED = 10, 3
     held = [await opened(f"198.51.100.{i}") for i in range(3)]
     excess = await opened("198.51.100.200")
@@ -137,7 +148,7 @@ async def test_unauthenticated_connections_in_all_are_capped_with_try_again_late
         await ws.disconnect()
 
 
-async def test_a_session_socket_does_not_count_as_unauthenticated(user, settings):
+async def test_a_session_socket_does_not_count_as_unauthenticated(user, settings, clients):
     settings.WS_MAX_UNAUTHENTICATED_PER_ADDRESS = 1
     cookie = await session_cookie(user)
     browsers = [communicator(headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)], client=("192.0.2.1", 1))
