@@ -235,32 +235,33 @@ class _ConnectionIndex:
     def count(self, key: Any = ...) -> int:
         return self._total if key is ... else len(self._by_key.get(key, ()))
 
+    def of(self, key: Any) -> set[Any]:
+        return set(self._by_key.get(key, ()))
+
 
 class ClientRegistry:
     """Connections open in this process: authenticated ones by user (for counts, limits and closing a user's
     sockets), unauthenticated ones by client address (so a flood of them is capped)."""
 
     def __init__(self):
-        self._by_user: dict[Any, set[Any]] = {}
+        self._by_user = _ConnectionIndex()
         self._unauthenticated = _ConnectionIndex()
 
     def add(self, user_id: Any, connection: Any) -> None:
         """Track a connection as belonging to a user."""
-        self._by_user.setdefault(user_id, set()).add(connection)
+        self._by_user.add(user_id, connection)
 
     def remove(self, user_id: Any, connection: Any) -> None:
         """Stop tracking a connection."""
-        connections = self._by_user.get(user_id)
-        if connections is not None:
-            connections.discard(connection)
-            if not connections:
-                del self._by_user[user_id]
+        self._by_user.remove(user_id, connection)
 
     def count(self, user_id: Any = ...) -> int:
         """Connections of one user, or of everyone when no user is given."""
-        if user_id is ...:
-            return sum(len(connections) for connections in self._by_user.values())
-        return len(self._by_user.get(user_id, ()))
+        return self._by_user.count(user_id)
+
+    def of_user(self, user_id: Any) -> set[Any]:
+        """The connections of one user."""
+        return self._by_user.of(user_id)
 
     def admit_unauthenticated(self, address: Any, connection: Any, *, per_address: int, total: int) -> None:
         """Track a connection that has not authenticated yet, or refuse it over either cap."""
