@@ -32,9 +32,10 @@ from .connection import (
     subscription_group,
     visible_paper_state,
 )
-from .events import PAPER_EVENT_TYPES, PROGRESS_UPDATED, encode, format_timestamp, utc_now
+from .delivery import Delivery
+from .events import PAPER_EVENT_TYPES, encode, format_timestamp, utc_now
 from .fanout import fanout
-from .server import FLOW_EXTENSION, PreparedText
+from .transport import Outbound, writer_for
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +71,6 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.bucket = TokenBucket(settings.WS_RATE_LIMIT, settings.WS_RATE_BURST)
         self.rejected_in_a_row = 0
         self.auth_deadline, self.reauth_notice = Timer(), Timer()
-        # Backpressure from realtime.server; absent under other servers, where every send is written at once.
-        self.flow = self.scope.get("extensions", {}).get(FLOW_EXTENSION)
-        self.held_progress: dict[str, PreparedText] = {}
-        self.backlog = 0
-        self.flusher: asyncio.Task | None = None
-        self.too_slow = False
-        self.closing = False  # an error that closes the connection was sent: it is the last message
         self.holding: list[dict[str, Any]] | None = None
         self.address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
         self.session_group: str | None = None
@@ -99,8 +93,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Leave every group this connection joined and stop its timers."""
         self.auth_deadline.cancel()
         self.reauth_notice.cancel()
-        if self.flusher is not None:
-            self.flusher.cancel()
+        self.delivery.stop()
         clients.release_unauthenticated(self.address, self)
         if self.user is not None:
             clients.remove(self.user.pk, self)  # first: counts stay right even if Redis fails
@@ -213,7 +206,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         for payload in state.missed:
             if event_types is None or payload["event_type"] in event_types:
                 # Replay obeys backpressure like live events.
-                await self._deliver(paper_id, payload["event_type"], PreparedText(encode(payload)))
+                await self.delivery.deliver(paper_id, payload["event_type"], Outbound(encode(payload)))
 
     async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
         """Drop one subscription; unknown ones are an error so clients notice their own mistakes."""
@@ -331,12 +324,12 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if not self.subscriptions.wants_paper_event(paper_id, message["event_type"], topic_allowed=topic_allowed):
             return
         if self.recently_sent.first_time(paper_id, message.get("seq")):
-            await self._deliver(paper_id, message["event_type"], message["prepared"])
+            await self.delivery.deliver(paper_id, message["event_type"], message["prepared"])
 
     async def system_event(self, message: dict[str, Any]) -> None:
         """Forward a system_status event to topic "system" subscribers."""
         if self.subscriptions.wants_system():
-            await self._write(message["prepared"])
+            await self.delivery.write(message["prepared"])
 
     async def user_revoked(self, message: dict[str, Any]) -> None:
         """The account was deactivated or deleted, or its password changed: close now, not when the token expires."""
@@ -384,78 +377,33 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         await fanout().leave(subscription_group(paper_id=paper_id), self)
         await self.send_json({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
 
-    # --- delivery policy for slow clients ---
-
-    async def _deliver(self, paper_id: str, event_type: str, event: PreparedText) -> None:
-        """Send now if the socket keeps up; else coalesce progress (latest wins) and cap everything else."""
-        if self.too_slow:
-            return
-        if self.flow is None or not self.flow.paused:
-            self.backlog = 0  # the socket drained: the cap counts one backed-up stretch, not a lifetime
-            await self._send_in_order(paper_id, event)
-            return
-        if event_type == PROGRESS_UPDATED:
-            self.held_progress[paper_id] = event
-            if self.flusher is None:
-                self.flusher = asyncio.ensure_future(self._flush_when_writable())
-            return
-        held = self.held_progress.get(paper_id)
-        self.backlog += len(event.text) + (len(held.text) if held else 0)
-        if self.backlog > settings.WS_SLOW_CLIENT_MAX_BYTES:
-            # Never drop status, entity, relationship or error events silently: disconnect instead; the
-            # client resumes with `since` and gets every one of them from the log.
-            self.too_slow = True
-            await self._fail(ProtocolError("too_slow", "The connection cannot keep up; resume with since.",
-                                           close=CLOSE_TOO_SLOW))
-            return
-        await self._send_in_order(paper_id, event)
-
-    async def _send_in_order(self, paper_id: str, event: PreparedText) -> None:
-        """Send a held progress event of the paper first, so its events stay in seq order."""
-        held = self.held_progress.pop(paper_id, None)
-        if held is not None:
-            await self._write(held)
-        await self._write(event)
-
-    def hold_writes(self) -> None:
-        """The fan-out starts a batch: collect this connection's frames until release_writes()."""
-        if self.flow is not None:
-            self.flow.hold()
-
-    def release_writes(self) -> None:
-        """The fan-out ended its batch: write what this connection collected."""
-        if self.flow is not None:
-            self.flow.release()
+    # --- delivery: the policy is realtime.delivery's, the writing the server's (realtime.transport) ---
 
     async def __call__(self, scope, receive, send) -> None:
-        """Every ASGI message out (replies, errors, the close) goes after the events collected before it.
+        """Deliver through the writer of the server this runs on; every other ASGI message out (replies,
+        errors, the close) goes after the events the writer collected before it.
 
-        Events are written to the socket by the flow, everything else through ASGI; send_json() goes around
-        send(), so the ASGI send itself is where the collected events are written first."""
+        send_json() goes around send(), so the ASGI send itself is where the collected events go first."""
+        self.delivery = Delivery(writer_for(scope, send), settings.WS_SLOW_CLIENT_MAX_BYTES, self._too_slow)
 
         async def after_collected_events(message: dict[str, Any]) -> None:
-            if getattr(self, "flow", None) is not None:
-                self.flow.release()
+            self.delivery.release()
             await send(message)
 
         await super().__call__(scope, receive, after_collected_events)
 
-    async def _write(self, event: PreparedText) -> None:
-        """Write an event: its shared frame straight to the socket under realtime.server, else through ASGI."""
-        if self.closing:
-            return  # the closing error went out: nothing may follow it
-        if self.flow is None or not self.flow.send_prepared(event):
-            await self.send(text_data=event.text)
+    def hold_writes(self) -> None:
+        """The fan-out starts a batch: collect this connection's frames until release_writes()."""
+        self.delivery.hold()
 
-    async def _flush_when_writable(self) -> None:
-        """Once the socket drained, send the latest held progress of each paper."""
-        await self.flow.resumed.wait()
-        self.flusher = None
-        self.backlog = 0
-        held, self.held_progress = self.held_progress, {}
-        if not self.too_slow:
-            for event in held.values():
-                await self._write(event)
+    def release_writes(self) -> None:
+        """The fan-out ended its batch: write what this connection collected."""
+        self.delivery.release()
+
+    async def _too_slow(self) -> None:
+        """The socket backed up past the cap: the error, then the close (the client resumes with since)."""
+        await self._fail(ProtocolError("too_slow", "The connection cannot keep up; resume with since.",
+                                       close=CLOSE_TOO_SLOW))
 
     # --- helpers ---
 
@@ -473,7 +421,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
     async def _fail(self, exc: ProtocolError, request_id: Any = None) -> None:
         """Answer with the error; one with a close code is the last message before the close."""
         if exc.close is not None:
-            self.closing = True
+            self.delivery.closing = True
         await self._send_error(exc.code, exc.message, request_id)
         if exc.close is not None:
             await self.close(code=exc.close)

@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from .server import PreparedText
+from .transport import Outbound
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class Fanout:
                 group = message["channel"].decode()[len(self.prefix):]
                 decoded = self.deserialize(message["data"])
                 if "text" in decoded:
-                    decoded["prepared"] = PreparedText(decoded["text"])  # framed once, for all members
+                    decoded["prepared"] = Outbound(decoded["text"])  # framed once, for all members
                 for member in list(self.members.get(group, ())):
                     if member not in holding:
                         member.hold_writes()

@@ -5,7 +5,8 @@ import zlib
 
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 
-from realtime.server import PreparedText, accept_deflate
+from realtime.transport import Outbound
+from realtime.transport.daphne import accept_deflate, deflated_frame, plain_frame
 
 
 def parse(frame: bytes) -> tuple[int, bytes]:
@@ -23,21 +24,21 @@ def parse(frame: bytes) -> tuple[int, bytes]:
 def test_plain_frames_carry_the_text_at_every_length_encoding():
     for size in (0, 125, 126, 65535, 65536):
         text = "é" * (size // 2) + "x" * (size % 2)
-        first, payload = parse(PreparedText(text).plain())
+        first, payload = parse(plain_frame(Outbound(text)))
         assert first == 0x81, "FIN and text opcode, no RSV bits"
         assert payload.decode() == text
 
 
 def test_deflated_frames_set_rsv1_and_inflate_to_the_text_on_their_own():
     text = '{"event_type": "entity_extracted", "entity_name": "BERT", "padding": "' + "abc" * 400 + '"}'
-    prepared = PreparedText(text)
+    outbound = Outbound(text)
     for bits in (9, 15):
-        first, payload = parse(prepared.deflated(bits))
+        first, payload = parse(deflated_frame(outbound, bits))
         assert first == 0xC1, "FIN, RSV1 (compressed) and text opcode"
         assert len(payload) < len(text)
         # A fresh decompressor per message: what a client does under server_no_context_takeover.
         assert zlib.decompressobj(-bits).decompress(payload + b"\x00\x00\xff\xff").decode() == text
-    assert prepared.deflated(15) is prepared.deflated(15), "compressed once, then shared"
+    assert deflated_frame(outbound, 15) is deflated_frame(outbound, 15), "compressed once, then shared"
 
 
 def test_deflate_is_accepted_without_server_context_takeover():

@@ -9,7 +9,8 @@ from realtime.broadcast import broadcast_event, layer_message, paper_group
 from realtime.connection import CLOSE_TOO_SLOW
 from realtime.events import SystemStatusEvent
 from realtime.fanout import fanout
-from realtime.server import FLOW_EXTENSION, TransportFlow
+from realtime.transport import WRITER_EXTENSION
+from realtime.transport.daphne import DaphneWriter
 from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, make_paper, send
 
@@ -22,10 +23,10 @@ def event(paper_id: str, seq: int, event_type: str, size: int = 0) -> dict:
 
 
 async def subscribed_with_flow(user, paper):
-    """A connection whose write backpressure the test controls, like Daphne's transport would."""
-    flow = TransportFlow()
+    """A connection on Daphne's writer whose write backpressure the test controls, as Twisted would."""
     ws = communicator()
-    ws.scope["extensions"] = {FLOW_EXTENSION: flow}
+    flow = DaphneWriter(SocketlessProtocol(ws.output_queue))
+    ws.scope["extensions"] = {WRITER_EXTENSION: flow}
     await ws.connect(timeout=TIMEOUT)
     await send(ws, {"type": "authenticate", "token": token_for(user)})
     await send(ws, {"type": "subscribe", "paper_id": str(paper.pk)})
@@ -85,7 +86,7 @@ async def test_other_events_keep_order_and_are_never_dropped_silently(user, sett
 
 
 class SocketlessProtocol:
-    """What TransportFlow reads of Autobahn's protocol; its transport hands each frame written to the socket
+    """What DaphneWriter reads of Autobahn's protocol; its transport hands each frame written to the socket
     to the test's ASGI output queue, so frames written directly and ASGI messages share one order, as on a
     real socket."""
 
@@ -99,7 +100,7 @@ class SocketlessProtocol:
         self.output_queue = output_queue
 
     def write(self, data: bytes) -> None:
-        """Split unmasked server frames (as PreparedText frames them) and queue each text as ASGI would."""
+        """Split unmasked server frames (as plain_frame frames them) and queue each text as ASGI would."""
         while data:
             length, start = data[1] & 0x7F, 2
             if length == 126:
@@ -121,8 +122,8 @@ async def test_the_too_slow_error_is_the_last_message_before_the_close_even_mid_
     paper = await make_paper(user)
     paper_id = str(paper.pk)
     ws = communicator()
-    flow = TransportFlow(SocketlessProtocol(ws.output_queue))
-    ws.scope["extensions"] = {FLOW_EXTENSION: flow}
+    flow = DaphneWriter(SocketlessProtocol(ws.output_queue))
+    ws.scope["extensions"] = {WRITER_EXTENSION: flow}
     await ws.connect(timeout=TIMEOUT)
     await send(ws, {"type": "authenticate", "token": token_for(user)})
     await send(ws, {"type": "subscribe", "paper_id": paper_id})

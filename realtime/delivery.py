@@ -1,0 +1,81 @@
+"""Delivery policy of one connection: events written in order through its writer, progress coalesced (latest
+wins) while the socket is backed up, everything else capped, then the connection closed as too slow."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from .events import PROGRESS_UPDATED
+from .transport import Outbound, Writer
+
+
+class Delivery:
+    """What one connection sends, and when, given its writer's backpressure."""
+
+    def __init__(self, writer: Writer, max_backlog_bytes: int, on_too_slow: Callable[[], Awaitable[None]]):
+        self.writer = writer
+        self.max_backlog_bytes = max_backlog_bytes  # WS_SLOW_CLIENT_MAX_BYTES
+        self.on_too_slow = on_too_slow  # sends the too_slow error and closes (the consumer's protocol)
+        self.held_progress: dict[str, Outbound] = {}  # the latest progress per paper, while backed up
+        self.backlog = 0  # bytes sent during the current backed-up stretch
+        self.flusher: asyncio.Task | None = None  # sends the held progress once the socket drained
+        self.too_slow = False
+        self.closing = False  # an error that closes the connection was sent: it is the last message
+
+    async def deliver(self, paper_id: str, event_type: str, event: Outbound) -> None:
+        """Send now if the socket keeps up; else coalesce progress (latest wins) and cap everything else."""
+        if self.too_slow:
+            return
+        if not self.writer.paused:
+            self.backlog = 0  # the socket drained: the cap counts one backed-up stretch, not a lifetime
+            await self._send_in_order(paper_id, event)
+            return
+        if event_type == PROGRESS_UPDATED:
+            self.held_progress[paper_id] = event
+            if self.flusher is None:
+                self.flusher = asyncio.ensure_future(self._flush_when_writable())
+            return
+        held = self.held_progress.get(paper_id)
+        self.backlog += len(event.text) + (len(held.text) if held else 0)
+        if self.backlog > self.max_backlog_bytes:
+            # Never drop status, entity, relationship or error events silently: disconnect instead; the
+            # client resumes with `since` and gets every one of them from the log.
+            self.too_slow = True
+            await self.on_too_slow()
+            return
+        await self._send_in_order(paper_id, event)
+
+    async def _send_in_order(self, paper_id: str, event: Outbound) -> None:
+        """Send a held progress event of the paper first, so its events stay in seq order."""
+        held = self.held_progress.pop(paper_id, None)
+        if held is not None:
+            await self.write(held)
+        await self.write(event)
+
+    async def write(self, event: Outbound) -> None:
+        """Write an event unless the closing error went out (nothing may follow it)."""
+        if not self.closing:
+            await self.writer.send_event(event)
+
+    def hold(self) -> None:
+        """The fan-out starts a batch: collect this connection's frames until release()."""
+        self.writer.hold()
+
+    def release(self) -> None:
+        """The fan-out ended its batch, or another message is about to be sent: write what was collected."""
+        self.writer.release()
+
+    def stop(self) -> None:
+        """The connection ended: cancel the flusher."""
+        if self.flusher is not None:
+            self.flusher.cancel()
+            self.flusher = None
+
+    async def _flush_when_writable(self) -> None:
+        """Once the socket drained, send the latest held progress of each paper."""
+        await self.writer.drained()
+        self.flusher = None
+        self.backlog = 0
+        held, self.held_progress = self.held_progress, {}
+        if not self.too_slow:
+            for event in held.values():
+                await self.write(event)

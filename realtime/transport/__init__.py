@@ -1,0 +1,52 @@
+"""The writer interface the consumer delivers events through, the transport-neutral outbound event, and
+writer_for(), which picks the writer of the server the connection runs on.
+
+Under this project's Daphne (realtime/transport/daphne.py) a connection's writer comes in the ASGI scope: it
+writes each event's shared frame straight to the socket and reports backpressure. Under any other ASGI server
+(uvicorn) the ASGI writer (realtime/transport/asgi.py) sends events through the ASGI send, never paused.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+# The ASGI scope extension under which a server hands each WebSocket connection its writer.
+WRITER_EXTENSION = "paperpipeline.writer"
+
+
+class Outbound:
+    """One event's text, made once per event for every connection that receives it; each transport caches
+    what it derives from the text (frames, compressed frames) in `frames`, so it is built once, then shared."""
+
+    __slots__ = ("text", "frames")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.frames: dict[Any, bytes] = {}
+
+
+class Writer(Protocol):
+    """The write side of one WebSocket connection, as the delivery policy (realtime/delivery.py) uses it."""
+
+    paused: bool  # the socket is backed up: the delivery policy holds or caps what it sends
+
+    async def send_event(self, outbound: Outbound) -> None:
+        """Write one event to the socket (in order with everything written before)."""
+
+    def hold(self) -> None:
+        """Start collecting events instead of writing each: the fan-out hands out a batch."""
+
+    def release(self) -> None:
+        """Write what was collected since hold(), in order; called before any other message is sent."""
+
+    def drained(self) -> Awaitable[Any]:
+        """Resolves once the socket is no longer backed up."""
+
+
+def writer_for(scope: dict[str, Any], send: Callable[[dict[str, Any]], Awaitable[None]]) -> Writer:
+    """The writer the server put in the scope (this project's Daphne), else one writing through ASGI `send`."""
+    writer = scope.get("extensions", {}).get(WRITER_EXTENSION)
+    if writer is not None:
+        return writer
+    from .asgi import AsgiWriter
+
+    return AsgiWriter(send)

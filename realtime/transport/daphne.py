@@ -1,0 +1,463 @@
+"""Everything that touches Daphne, Twisted or Autobahn: the project's Daphne server (heartbeat, inbound size
+limit, permessage-deflate, HTTP body limit) and its writer, which writes each event's shared frame straight to
+the socket with Twisted's backpressure; plus the startup check of the versions and private internals it needs.
+"""
+
+import asyncio
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import daphne.http_protocol
+import daphne.server
+import daphne.ws_protocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.websocket.compress_deflate import PerMessageDeflate
+from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from twisted.internet import abstract, reactor, tcp
+
+from . import WRITER_EXTENSION, Outbound
+
+# --- startup check: the versions tested, and the private internals relied on ---
+
+# [lowest, first untested) release of each package this module was tested with.
+TESTED_VERSIONS = {
+    "daphne": ((4, 2), (4, 3)),
+    "twisted": ((26, 10), (26, 11)),
+    "autobahn": ((26, 10), (26, 11)),
+}
+
+
+@dataclass(frozen=True)
+class Internal:
+    """An attribute of Daphne, Twisted or Autobahn outside their documented API that this module relies on: on
+    the class (or a base), or, with `set_in`, an instance attribute that the named method assigns."""
+
+    owner: type
+    name: str
+    set_in: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.owner.__module__}.{self.owner.__qualname__}.{self.name}"
+        return where + (f" (assigned in {self.set_in}())" if self.set_in else "")
+
+    def present(self) -> bool:
+        """Whether the installed package still has it."""
+        if self.set_in is None:
+            return hasattr(self.owner, self.name)
+        code = getattr(getattr(self.owner, self.set_in, None), "__code__", None)
+        return code is not None and self.name in code.co_names
+
+
+INTERNALS = (
+    # PaperWebSocketProtocol: one ping at a time.
+    Internal(WebSocketProtocol, "_sendAutoPing"),
+    Internal(WebSocketProtocol, "autoPingPending", set_in="_connectionMade"),
+    # DaphneWriter: the negotiated compression, Autobahn's own queue of writes, the frame builder.
+    Internal(WebSocketProtocol, "_perMessageCompress", set_in="_connectionMade"),
+    Internal(WebSocketProtocol, "send_queue", set_in="_connectionMade"),
+    Internal(PerMessageDeflate, "server_no_context_takeover", set_in="__init__"),
+    Internal(PerMessageDeflate, "server_max_window_bits", set_in="__init__"),
+    Internal(PreparedMessage, "payloadHybi", set_in="__init__"),
+    # write_through: whether anything is queued in Twisted's write buffer.
+    Internal(abstract.FileDescriptor, "_tempDataLen", set_in="__init__"),
+    Internal(abstract.FileDescriptor, "offset"),
+    Internal(abstract.FileDescriptor, "dataBuffer"),
+    Internal(abstract.FileDescriptor, "_writeDisconnected"),
+    Internal(tcp.Connection, "writeSomeData"),
+    # PaperServer: the factories Server.run builds, and the hook giving each connection its writer.
+    Internal(Server, "http_factory", set_in="run"),
+    Internal(Server, "ws_factory", set_in="run"),
+    Internal(Server, "create_application"),
+    # LimitedWebRequest: where Twisted's request reads its body, and Daphne's server on the request.
+    Internal(daphne.http_protocol.WebRequest, "server", set_in="__init__"),
+    Internal(daphne.http_protocol.WebRequest, "gotLength"),
+    Internal(daphne.http_protocol.WebRequest, "handleContentChunk"),
+    Internal(daphne.http_protocol.WebRequest, "requestReceived"),
+)
+
+
+class TransportMismatch(RuntimeError):
+    """The installed Daphne, Twisted or Autobahn differ from what realtime.transport.daphne was tested with."""
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """The leading numeric parts of a version string ("26.10.2rc1" → (26, 10, 2))."""
+    match = re.match(r"\d+(?:\.\d+)*", text)
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def differences() -> list[str]:
+    """Every way the installed packages differ from the tested ones: versions out of range, internals gone."""
+    found = []
+    for package, (lowest, beyond) in TESTED_VERSIONS.items():
+        tested = f">={'.'.join(map(str, lowest))},<{'.'.join(map(str, beyond))}"
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            found.append(f"{package} is not installed (tested with {package}{tested})")
+            continue
+        if not lowest <= _release(installed) < beyond:
+            found.append(f"{package} {installed} is installed; tested with {package}{tested}")
+    found.extend(f"missing internal: {internal}" for internal in INTERNALS if not internal.present())
+    return found
+
+
+def check_installation() -> None:
+    """Refuse to start when the installed packages differ from the tested ones, naming every difference."""
+    found = differences()
+    if found:
+        raise TransportMismatch(
+            "The WebSocket transport (realtime/transport/daphne.py) relies on internals of Daphne, Twisted and "
+            "Autobahn and was not tested with what is installed:\n  - " + "\n  - ".join(found) + "\nPin the "
+            "tested versions (requirements.txt), or check the transport against these and update "
+            "TESTED_VERSIONS / INTERNALS (docs/architecture.md, decision record 'Transport')."
+        )
+
+
+# --- WebSocket protocol and factory ---
+
+
+class PaperWebSocketProtocol(daphne.ws_protocol.WebSocketProtocol):
+    """Daphne's WebSocket protocol, pinging only once the previous ping was answered."""
+
+    def _sendAutoPing(self) -> None:
+        """Daphne pings every interval; a second ping would replace the first one's timeout without cancelling
+        it, so a pong later than the interval (but within the timeout) would still drop the connection."""
+        if self.autoPingPending is None:
+            super()._sendAutoPing()
+
+
+class PaperWebSocketFactory(daphne.server.WebSocketFactory):
+    """Daphne's WebSocket factory with the options Daphne does not expose."""
+
+    protocol = PaperWebSocketProtocol
+
+    def setProtocolOptions(self, **options):
+        """Send a close frame with its code (1009, 4011, ping timeout) and give the peer time to read it."""
+        options.setdefault("failByDrop", False)
+        options.setdefault("closeHandshakeTimeout", 5)
+        from django.conf import settings
+
+        if settings.WS_COMPRESSION:
+            options.setdefault("perMessageCompressionAccept", accept_deflate)
+        super().setProtocolOptions(**options)
+
+
+# Events are deflated once for all compressed sockets, each on its own (server_no_context_takeover), and
+# clients that can are asked not to carry context between their own frames either. Autobahn still keeps one
+# zlib compressor (for replies) and one decompressor per compressed connection: small windows keep them small.
+
+
+class DeflateAccept(PerMessageDeflateOfferAccept):
+    """Autobahn's accept, also announcing server_no_context_takeover when the client did not ask for it (RFC 7692
+    §7.1.1.1 allows it), so the client may drop its inflate context after each message too."""
+
+    def get_extension_string(self) -> str:
+        extension = super().get_extension_string()
+        if self.no_context_takeover and "server_no_context_takeover" not in extension:
+            extension += "; server_no_context_takeover"
+        return extension
+
+
+DEFLATE_WINDOW_BITS = 10
+DEFLATE_MEM_LEVEL = 1
+
+
+def accept_deflate(offers):
+    """Accept the client's first permessage-deflate offer, without context takeover on our side."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            # Small windows and memory level: events are a few hundred bytes, and the zlib state Autobahn
+            # keeps per connection for replies (and for inflating client frames) would otherwise cost
+            # ~300 KiB per compressed connection (window 32 KiB, memLevel 8).
+            return DeflateAccept(
+                offer,
+                request_no_context_takeover=offer.accept_no_context_takeover,
+                request_max_window_bits=DEFLATE_WINDOW_BITS if offer.accept_max_window_bits else 0,
+                no_context_takeover=True,
+                window_bits=min(DEFLATE_WINDOW_BITS, offer.request_max_window_bits or DEFLATE_WINDOW_BITS),
+                mem_level=DEFLATE_MEM_LEVEL,
+            )
+    return None
+
+
+# --- frames: built once per event, shared by every socket (cached in Outbound.frames) ---
+
+# Cache keys in Outbound.frames: None for the plain frame, the window bits (8-15) for a deflated one.
+PLAIN = None
+
+
+def plain_frame(outbound: Outbound) -> bytes:
+    """The event's uncompressed text frame (Autobahn's PreparedMessage framing), built on first use."""
+    frame = outbound.frames.get(PLAIN)
+    if frame is None:
+        frame = outbound.frames[PLAIN] = PreparedMessage(outbound.text.encode(), False, False, True).payloadHybi
+    return frame
+
+
+def deflated_frame(outbound: Outbound, window_bits: int) -> bytes:
+    """The frame compressed on its own (no context takeover), with RSV1 set as permessage-deflate says."""
+    frame = outbound.frames.get(window_bits)
+    if frame is None:
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits)
+        payload = compressor.compress(outbound.text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        framed = bytearray(PreparedMessage(payload[:-4], False, False, True).payloadHybi)
+        framed[0] |= 0x40
+        frame = outbound.frames[window_bits] = bytes(framed)
+    return frame
+
+
+# --- the writer ---
+
+# Why not Autobahn's public sendPreparedMessage(): on a compressed socket it deflates the message again for
+# every socket (with that socket's context), and on a plain one it goes through sendData(), which formats a
+# debug log line per call and hands the frame to Twisted's buffered write (an epoll registration and a reactor
+# turn per frame, per socket). The frames here are PreparedMessage's own bytes, written with write_through().
+# Measured: docs/architecture.md, decision record "Transport".
+
+
+class DaphneWriter:
+    """Write side of one WebSocket under Daphne: backpressure as a Twisted streaming producer (Twisted pauses it
+    while the socket's write buffer is over its high-water mark, 64 KiB, and resumes it once the buffer
+    drained), and the direct write of events' shared frames, held and written together while the fan-out
+    hands out a batch."""
+
+    def __init__(self, protocol, forward=None):
+        self.protocol = protocol
+        self.forward = forward  # the producer registered before (Daphne's upgraded HTTP channel), kept informed
+        self.held: list[bytes] | None = None  # frames of the batch being handed out, written by release()
+        self.paused = False
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+
+    @classmethod
+    def attach(cls, protocol) -> "DaphneWriter":
+        """Register as the transport's producer, taking over (and forwarding to) the one already there."""
+        transport = protocol.transport
+        previous = transport.producer
+        if previous is not None:
+            transport.unregisterProducer()
+        writer = cls(protocol, forward=previous)
+        transport.registerProducer(writer, True)
+        return writer
+
+    async def send_event(self, outbound: Outbound) -> None:
+        """Write an event's shared frame to this socket (the bytes Autobahn would frame, built once)."""
+        protocol = self.protocol
+        if protocol.state != protocol.STATE_OPEN:
+            return  # closing or closed: Autobahn would refuse the message too
+        deflate = protocol._perMessageCompress
+        if deflate is None:
+            frame = plain_frame(outbound)
+        elif deflate.server_no_context_takeover:
+            frame = deflated_frame(outbound, deflate.server_max_window_bits)
+        else:  # never negotiated by accept_deflate; kept correct for any other accept policy
+            self.release()
+            protocol.sendMessage(outbound.text.encode())
+            return
+        if self.held is not None:
+            self.held.append(frame)
+        else:
+            self._write(frame)
+
+    def hold(self) -> None:
+        """Collect frames instead of writing each: one send(2) for a batch of events."""
+        if self.held is None:
+            self.held = []
+
+    def release(self) -> None:
+        """Write the frames collected since hold(), in order, in one write; anything sent otherwise (replies,
+        closes) must call this first."""
+        held, self.held = self.held, None
+        if held:
+            self._write(held[0] if len(held) == 1 else b"".join(held))
+
+    def drained(self):
+        """Resolves once Twisted resumed this producer (the socket's buffer drained)."""
+        return self.resumed.wait()
+
+    def _write(self, data: bytes) -> None:
+        if self.protocol.send_queue:
+            self.protocol.sendData(data)  # behind Autobahn's own queued writes, to keep their order
+        else:
+            # Straight to the transport: Autobahn's sendData formats a debug log line on every call.
+            write_through(self.protocol.transport, data)
+
+    # IPushProducer, called by Twisted.
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self.resumed.clear()
+        if self.forward is not None:
+            self.forward.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.resumed.set()
+        if self.forward is not None:
+            self.forward.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.paused = False
+        self.resumed.set()
+        if self.forward is not None:
+            self.forward.stopProducing()
+
+
+def write_through(transport, data: bytes) -> None:
+    """Send now when nothing is queued before `data` on this plain TCP transport (one send(2), as asyncio's
+    transports do); else, and for what the kernel did not take, queue in Twisted's buffer, keeping order.
+
+    Twisted's own write() always buffers and registers the socket with the reactor, then sends and
+    unregisters it on the next loop turn: two epoll_ctl calls and a turn of latency per frame, per socket."""
+    plain = isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False)
+    idle = plain and transport.connected and not transport.disconnecting and not transport._writeDisconnected \
+        and not transport._tempDataLen \
+        and transport.offset == len(transport.dataBuffer)
+    if not idle:
+        transport.write(data)
+        return
+    sent = transport.writeSomeData(data)
+    if not isinstance(sent, int):
+        return  # the connection is lost; Twisted notices on its read side and closes it
+    if sent < len(data):
+        transport.write(data[sent:])  # the rest waits for the socket to drain; backpressure applies
+
+
+# --- HTTP: request bodies over the limit are refused before they are read ---
+
+# After refusing, the connection keeps reading (and dropping) what the client is still sending for this long,
+# with our side already closed: a client busy sending its body then reads the 413 instead of a reset.
+REFUSED_BODY_LINGER = 2.0
+
+
+class LimitedWebRequest(daphne.http_protocol.WebRequest):
+    """Daphne's HTTP request, answering 413 to a body over the server's `http_max_body_bytes` before reading it.
+
+    Daphne hands the application the whole body at once, read from Twisted's buffer: a declared length over
+    the limit is refused as soon as the headers are in, and a chunked body (no length) once it passes it."""
+
+    body_refused = False
+    body_received = 0
+
+    def gotLength(self, length):
+        """Refuse a declared Content-Length over the limit now: not a byte of the body is kept."""
+        over = length is not None and length > self.server.http_max_body_bytes
+        super().gotLength(0 if over else length)
+        if over:
+            self.refuse_body()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """Count the body as it arrives and refuse it past the limit; a refused body is dropped."""
+        if self.body_refused:
+            return
+        self.body_received += len(data)
+        if self.body_received > self.server.http_max_body_bytes:
+            self.refuse_body()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command, path, version):
+        """A refused request never reaches the application, even if the rest of its body came in already."""
+        if not self.body_refused:
+            super().requestReceived(command, path, version)
+
+    def refuse_body(self) -> None:
+        """Answer 413 with a short JSON body, close our side, and drop what still arrives until the peer closes."""
+        self.body_refused = True
+        # Twisted answers "100 Continue" right after the headers: a refused request must not be told to send.
+        self.requestHeaders.removeHeader(b"expect")
+        limit = self.server.http_max_body_bytes
+        body = json.dumps(
+            {"detail": f"The request body is over the limit of {limit} bytes.", "code": "request_too_large"}
+        ).encode()
+        transport = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self.channel.persistent = False
+        if hasattr(transport, "loseWriteConnection"):
+            transport.loseWriteConnection()
+            reactor.callLater(REFUSED_BODY_LINGER, transport.loseConnection)
+        else:
+            transport.loseConnection()
+
+
+class PaperHTTPFactory(daphne.http_protocol.HTTPFactory):
+    """Daphne's HTTP factory making LimitedWebRequest requests."""
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        protocol.requestFactory = LimitedWebRequest
+        return protocol
+
+
+# --- the server ---
+
+
+class PaperServer(Server):
+    """Daphne's server with this project's factories, the inbound WebSocket message limit and the HTTP body
+    limit taken from settings, and a DaphneWriter for every WebSocket connection."""
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        self.http_max_body_bytes = settings.HTTP_MAX_BODY_BYTES
+
+        # Autobahn closes a connection that sends more with 1009 (message too big), before the app sees it.
+        kwargs["websocket_max_message_size"] = settings.WS_MAX_MESSAGE_BYTES
+        kwargs["websocket_max_frame_size"] = settings.WS_MAX_MESSAGE_BYTES
+        super().__init__(*args, **kwargs)
+        # Twisted listens with a backlog of 50: a reconnect storm overflows it and clients wait out SYN
+        # retransmits (1 s, 3 s, 7 s…) before Daphne even sees them.
+        self.endpoints = [
+            f"{endpoint}:backlog={settings.WS_LISTEN_BACKLOG}"
+            if endpoint.startswith("tcp:") and ":backlog=" not in endpoint else endpoint
+            for endpoint in self.endpoints
+        ]
+
+    # Server.run() builds its factories from module globals (daphne.server.HTTPFactory, WebSocketFactory) and
+    # offers no hook to choose them. Rather than reassigning those globals (process-wide), the two attributes
+    # run() assigns are properties here: each assignment of Daphne's factory is replaced by this project's,
+    # built with the same arguments. run() then sets the WebSocket options on ours. The startup check
+    # (INTERNALS) verifies that run() still assigns both attributes.
+
+    @property
+    def http_factory(self) -> PaperHTTPFactory:
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, daphnes: daphne.http_protocol.HTTPFactory) -> None:
+        self._http_factory = PaperHTTPFactory(self)
+
+    @property
+    def ws_factory(self) -> PaperWebSocketFactory:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, daphnes: daphne.server.WebSocketFactory) -> None:
+        self._ws_factory = PaperWebSocketFactory(self, server=self.server_name)
+
+    def create_application(self, protocol, scope):
+        """Give each WebSocket application its connection's writer (ASGI scope extension)."""
+        if scope["type"] == "websocket":
+            writer = DaphneWriter.attach(protocol)
+            scope["extensions"] = {**scope.get("extensions", {}), WRITER_EXTENSION: writer}
+        return super().create_application(protocol, scope)
+
+
+def run(argv: list[str]) -> None:
+    """Run Daphne's command line with PaperServer, ping interval and timeout from settings unless `argv` sets
+    them (Django must be set up)."""
+    from django.conf import settings
+
+    defaults = ["--ping-interval", str(settings.WS_PING_INTERVAL), "--ping-timeout", str(settings.WS_PING_TIMEOUT)]
+    cli = CommandLineInterface()
+    cli.server_class = PaperServer
+    cli.run(defaults + argv)

@@ -1,0 +1,117 @@
+"""The transport's startup check refuses untested Daphne, Twisted or Autobahn versions and missing internals,
+naming each; the Daphne server builds this project's factories; writer_for picks the server's writer."""
+
+import importlib.metadata
+
+import daphne.http_protocol
+import daphne.server
+import pytest
+
+from realtime import server
+from realtime.transport import WRITER_EXTENSION, writer_for
+from realtime.transport import daphne as transport
+from realtime.transport.asgi import AsgiWriter
+
+
+def test_the_installed_packages_pass_the_check():
+    assert transport.differences() == []
+    transport.check_installation()
+
+
+def installed_except(package: str, answer: str):
+    """importlib.metadata.version, answering `answer` for `package` (None: not installed)."""
+
+    def version(name: str) -> str:
+        if name == package:
+            if answer is None:
+                raise importlib.metadata.PackageNotFoundError(name)
+            return answer
+        return importlib.metadata.version(name)
+
+    return version
+
+
+@pytest.mark.parametrize("package", sorted(transport.TESTED_VERSIONS))
+def test_an_untested_version_is_refused_by_name(monkeypatch, package):
+    monkeypatch.setattr(transport, "version", installed_except(package, "99.1.0"))
+    with pytest.raises(transport.TransportMismatch, match=rf"{package} 99\.1\.0 is installed; tested with {package}>="):
+        transport.check_installation()
+
+
+@pytest.mark.parametrize("package", sorted(transport.TESTED_VERSIONS))
+def test_an_older_version_is_refused_too(monkeypatch, package):
+    monkeypatch.setattr(transport, "version", installed_except(package, "1.0"))
+    with pytest.raises(transport.TransportMismatch, match=rf"{package} 1\.0 is installed"):
+        transport.check_installation()
+
+
+def test_a_missing_package_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(transport, "version", installed_except("autobahn", None))
+    with pytest.raises(transport.TransportMismatch, match="autobahn is not installed"):
+        transport.check_installation()
+
+
+def remove(monkeypatch, internal: transport.Internal) -> None:
+    """Make the installed package lack the internal: delete the attribute where it is defined, or replace the
+    method that assigns it with one that does not."""
+    if internal.set_in is not None:
+        monkeypatch.setattr(internal.owner, internal.set_in, lambda self, *args, **kwargs: None)
+        return
+    defining = [cls for cls in internal.owner.__mro__ if internal.name in vars(cls)]
+    assert defining, f"{internal} is not defined anywhere"
+    for cls in defining:
+        monkeypatch.delattr(cls, internal.name)
+
+
+@pytest.mark.parametrize("internal", transport.INTERNALS, ids=str)
+def test_a_missing_internal_is_refused_by_name(monkeypatch, internal):
+    remove(monkeypatch, internal)
+    with pytest.raises(transport.TransportMismatch) as refused:
+        transport.check_installation()
+    assert f"missing internal: {internal}" in str(refused.value)
+
+
+def test_the_server_command_refuses_to_start_with_the_message(monkeypatch):
+    started = []
+    monkeypatch.setattr(transport, "version", installed_except("twisted", "27.1.0"))
+    monkeypatch.setattr(transport, "run", started.append)
+    with pytest.raises(SystemExit) as refused:
+        server.main(["-p", "0", "paperpipeline.asgi:application"])
+    assert "twisted 27.1.0 is installed" in str(refused.value.code)
+    assert started == [], "Daphne never ran"
+
+
+def test_the_server_command_runs_daphne_once_the_check_passes(monkeypatch):
+    started = []
+    monkeypatch.setattr(transport, "run", started.append)
+    server.main(["-p", "0", "paperpipeline.asgi:application"])
+    assert started == [["-p", "0", "paperpipeline.asgi:application"]]
+
+
+def test_the_server_builds_this_projects_factories_where_daphne_builds_its_own():
+    paper_server = transport.PaperServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    # What Server.run() does; the startup check verifies that it still assigns these two attributes.
+    paper_server.http_factory = daphne.server.HTTPFactory(paper_server)
+    paper_server.ws_factory = daphne.server.WebSocketFactory(paper_server, server=paper_server.server_name)
+    assert isinstance(paper_server.http_factory, transport.PaperHTTPFactory)
+    assert isinstance(paper_server.ws_factory, transport.PaperWebSocketFactory)
+    assert paper_server.ws_factory.protocol is transport.PaperWebSocketProtocol
+    assert daphne.server.WebSocketFactory is not transport.PaperWebSocketFactory, "Daphne's globals untouched"
+    assert daphne.server.HTTPFactory is daphne.http_protocol.HTTPFactory
+
+
+async def test_writer_for_takes_the_servers_writer_else_writes_through_asgi():
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    daphne_writer = object()
+    assert writer_for({"extensions": {WRITER_EXTENSION: daphne_writer}}, send) is daphne_writer
+    asgi_writer = writer_for({"type": "websocket"}, send)
+    assert isinstance(asgi_writer, AsgiWriter) and asgi_writer.paused is False
+    from realtime.transport import Outbound
+
+    await asgi_writer.send_event(Outbound('{"x": 1}'))
+    assert sent == [{"type": "websocket.send", "text": '{"x": 1}'}]
+    await asgi_writer.drained()
