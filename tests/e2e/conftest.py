@@ -3,6 +3,7 @@
 import contextlib
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,14 +91,28 @@ def _wait_http(system: LiveSystem, base_url: str, timeout: float = 30) -> None:
     raise AssertionError(f"Daphne at {base_url} did not start:\n" + system.log_tails())
 
 
+SERVERS = ("daphne", "uvicorn")
+
+
+def web_command(server: str, port: int) -> list[str] | None:
+    """The command of the web process on another ASGI server than this project's Daphne (None: Daphne, as the
+    launcher starts it). uvicorn runs the same application with its default WebSocket implementation."""
+    if server == "daphne":
+        return None
+    assert server == "uvicorn", server
+    return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+            "--ws", "websockets-sansio", "--lifespan", "off", "paperpipeline.asgi:application"]
+
+
 @contextlib.contextmanager
 def running_system(
     *, redis_url: str, name: str = "", daphnes: int = 1, workers: int = 1, concurrency: str = "2",
-    only: tuple[str, ...] | None = None, **overrides: str
+    only: tuple[str, ...] | None = None, server: str = "daphne", **overrides: str
 ):
     """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them, on the test database.
 
     `only` names the processes to start (e.g. ("daphne",)), for tests that need no pipeline.
+    `server="uvicorn"` runs the web process (still named "daphne" here) on uvicorn instead of Daphne.
 
     Scale-out: `daphnes` Daphne processes on ports of their own and `workers` pipeline workers (node names
     distinct by port, all on queue "papers"); the system worker and beat run once. The extra processes are
@@ -132,7 +147,9 @@ def running_system(
     try:
         for index, each_port in enumerate(ports):
             wanted = {"daphne": index < daphnes, "worker": index < workers}
-            for process, command in process_commands(port=str(each_port), concurrency=concurrency).items():
+            commands = process_commands(port=str(each_port), concurrency=concurrency)
+            commands["daphne"] = web_command(server, each_port) or commands["daphne"]
+            for process, command in commands.items():
                 if wanted.get(process, index == 0) and (only is None or process in only):
                     system.start(f"{name}{process}" + (f"-{index + 1}" if index else ""), command, env)
         for base_url in system.base_urls:
