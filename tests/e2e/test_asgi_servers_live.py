@@ -11,8 +11,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from realtime.broadcast import broadcast_event
-from realtime.connection import CLOSE_AUTHENTICATION_FAILED
 from realtime.events import SystemStatusEvent
+from realtime.protocol import CLOSE_AUTHENTICATION_FAILED
 from tests.conftest import token_for
 from tests.e2e.conftest import SERVERS, running_system
 from tests.e2e.test_pipeline_live import request

@@ -6,9 +6,9 @@ import pytest
 from channels.layers import get_channel_layer
 
 from realtime.broadcast import broadcast_event, layer_message, paper_group
-from realtime.connection import CLOSE_TOO_SLOW
 from realtime.events import SystemStatusEvent
 from realtime.fanout import fanout
+from realtime.protocol import CLOSE_TOO_SLOW
 from realtime.transport import WRITER_EXTENSION
 from realtime.transport.daphne import DaphneWriter
 from tests.conftest import communicator, token_for
