@@ -8,12 +8,12 @@ from channels.testing import WebsocketCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from realtime.connection import (
+from realtime.connection import ClientRegistry
+from realtime.protocol import (
     CLOSE_ACCESS_REVOKED,
     CLOSE_AUTHENTICATION_FAILED,
     CLOSE_RATE_LIMITED,
     CLOSE_TRY_AGAIN_LATER,
-    ClientRegistry,
 )
 from realtime.routing import websocket_urlpatterns
 from realtime.security import BrowserOriginValidator

@@ -6,7 +6,7 @@ import pytest
 
 from realtime import bus
 from realtime.broadcast import broadcast_event, layer_message, paper_group
-from realtime.connection import CLOSE_TOO_SLOW
+from realtime.protocol import CLOSE_TOO_SLOW
 from realtime.events import SystemStatusEvent
 from realtime.fanout import fanout
 from realtime.server import FLOW_EXTENSION, TransportFlow
