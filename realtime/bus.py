@@ -105,6 +105,14 @@ def subscriber() -> aioredis.Redis:
     return aioredis.Redis.from_url(url(), retry=no_retries, socket_connect_timeout=TIMEOUT)
 
 
+async def aclose() -> None:
+    """Close the running loop's publishing connections (at shutdown, or when a test's loop ends)."""
+    with _clients_lock:
+        client = _async_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
 def _label(message: dict[str, Any]) -> str:
     """What a log line calls a message."""
     return message.get("event_type") or message.get("type", "a message")

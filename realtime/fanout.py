@@ -192,3 +192,10 @@ def fanout() -> Fanout:
             del _by_loop[stale]
         _by_loop[loop] = Fanout()
     return _by_loop[loop]
+
+
+async def aclose_fanout() -> None:
+    """Close this event loop's fan-out, if it has one (at shutdown, or when a test's loop ends)."""
+    instance = _by_loop.get(asyncio.get_running_loop())
+    if instance is not None:
+        await instance.aclose()

@@ -171,3 +171,14 @@ async def test_a_failed_async_publish_is_logged_never_raised_and_its_task_is_kep
     assert task not in broadcast._pending
     assert "publishing entity_extracted failed" in caplog.text
     await dead.aclose()
+
+
+async def test_closing_the_loops_publishing_client_closes_its_connections_and_the_next_publish_opens_anew():
+    await bus.apublish(["closing"], {"type": "test.ping"})
+    client = bus._async_client()
+    pooled = list(client.connection_pool._available_connections)
+    assert [connection.is_connected for connection in pooled] == [True], "the publish left a pooled connection"
+    await bus.aclose()
+    assert [connection.is_connected for connection in pooled] == [False]
+    assert bus._async_client() is not client
+    await bus.apublish(["closing"], {"type": "test.ping"})
