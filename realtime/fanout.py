@@ -167,7 +167,6 @@ class Fanout:
             for member in holding:
                 member.release_writes()
 
-
     async def aclose(self) -> None:
         """Cancel the reader and close the pub/sub connection; this loop's next fanout() starts afresh."""
         reader, self.reader = self.reader, None
