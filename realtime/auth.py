@@ -1,5 +1,7 @@
-"""Who a connection is: JWT access tokens checked with SimpleJWT, and the clock of its authentication (the
-deadline to authenticate, the notice before a token expires, and the close after its grace period)."""
+"""Who a connection is: the JWT check, the user it acts for, and the clock of its authentication.
+
+The user is counted in the registry and joins the groups through which revocation closes the connection; the
+clock holds the deadline to authenticate, the notice before a token expires and the close after its grace."""
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -9,8 +11,11 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from . import connection, limits
 from .background import BackgroundTasks, Timer
+from .broadcast import session_connections_group, user_connections_group
 from .events import utc_now
+from .fanout import fanout
 from .protocol import CLOSE_AUTHENTICATION_FAILED, ProtocolError
 
 
@@ -85,3 +90,60 @@ class AuthClock:
         self.deadline.cancel()
         self.notice.cancel()
         self.close_at = None
+
+
+class Identity:
+    """The user one connection acts for: counted in the registry under it, and a member of the groups through
+    which a deactivation, a password change or a logout closes the connection."""
+
+    def __init__(self, member, address, tasks: BackgroundTasks):
+        self.member, self.address = member, address
+        self.user = None
+        self.session_group: str | None = None
+        self.clock = AuthClock(tasks)
+
+    def wait_for_token(self, timeout: float, on_timeout: Callable[[], Awaitable[None]]) -> None:
+        """Count the connection as unauthenticated (or refuse it over the caps) and start its deadline."""
+        limits.admit_unauthenticated(connection.clients, self.address, self.member)
+        self.clock.await_authentication(timeout, on_timeout)
+
+    async def switch(self, user) -> None:
+        """Act for another user (None: nobody), leaving the old one's registry entry and groups first; if the new
+        user's revocation group cannot be joined, the connection stays unauthenticated and this raises."""
+        if self.user is not None:
+            connection.clients.remove(self.user.pk, self.member)
+            await fanout().leave(user_connections_group(self.user.pk), self.member)
+            if self.session_group is not None:
+                await fanout().leave(self.session_group, self.member)  # the session no longer speaks for it
+                self.session_group = None
+        self.user = user
+        self.clock.stop()
+        if user is None:
+            return
+        try:
+            limits.admit_user(connection.clients, user.pk, self.member)
+            # The group that carries revocation: a connection outside it could not be closed.
+            await fanout().join(user_connections_group(user.pk), self.member)
+        except BaseException:
+            connection.clients.remove(user.pk, self.member)
+            self.user = None
+            raise
+        connection.clients.release_unauthenticated(self.address, self.member)
+
+    async def switch_to_session(self, user, session_key: str) -> None:
+        """Act for the browser session's user, in the group that closes this socket at the session's logout."""
+        await self.switch(user)
+        group = session_connections_group(session_key)
+        try:
+            await fanout().join(group, self.member)
+        except BaseException:
+            await self.switch(None)  # not closable by a logout: not authenticated by the session either
+            raise
+        self.session_group = group
+
+    def forget(self) -> None:
+        """The connection closed: stop its clock and its counts at once (before any await that may fail)."""
+        self.clock.stop()
+        connection.clients.release_unauthenticated(self.address, self.member)
+        if self.user is not None:
+            connection.clients.remove(self.user.pk, self.member)

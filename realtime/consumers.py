@@ -10,12 +10,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from . import limits
-from .auth import AuthClock, authenticate_token, expiry_time
+from .auth import Identity, authenticate_token, expiry_time
 from .background import BackgroundTasks
-from .broadcast import session_connections_group, user_connections_group
-from .connection import clients
 from .events import PROGRESS_UPDATED, encode, format_timestamp, utc_now
-from .fanout import fanout
 from .protocol import (
     CLOSE_ACCESS_REVOKED,
     CLOSE_AUTHENTICATION_EXPIRED,
@@ -65,9 +62,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         """Accept, taking the Django session's user when the browser has one; otherwise await a token."""
-        self.user = None
         self.tasks = BackgroundTasks()
-        self.clock = AuthClock(self.tasks)
+        address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
+        self.identity = Identity(self, address, self.tasks)
         self.subscriptions = Subscriptions(self)
         self.recently_sent = RecentlySent()
         self.rate = limits.MessageRate()
@@ -79,30 +76,23 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.too_slow = False
         self.closing = False  # an error that closes the connection was sent: it is the last message
         self.holding: list[dict[str, Any]] | None = None
-        self.address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
-        self.session_group: str | None = None
         await self.accept()
         session_user = self.scope.get("user")
         if session_user is not None and session_user.is_authenticated:
-            await self._guarded(self._become_session(session_user))
+            await self._guarded(self.identity.switch_to_session(session_user, self.scope["session"].session_key))
         if self.user is not None or self.closing:
             return
         try:
-            limits.admit_unauthenticated(clients, self.address, self)
+            self.identity.wait_for_token(settings.WS_AUTH_TIMEOUT, self._authentication_timed_out)
         except ProtocolError as exc:
             await self._fail(exc)
-            return
-        self.clock.await_authentication(settings.WS_AUTH_TIMEOUT, self._authentication_timed_out)
 
     async def disconnect(self, code: int) -> None:
         """Leave every group this connection joined and stop its timers and tasks."""
-        self.clock.stop()
         self.tasks.close()
         if self.flusher is not None:
             self.flusher.cancel()
-        clients.release_unauthenticated(self.address, self)
-        if self.user is not None:
-            clients.remove(self.user.pk, self)  # first: counts stay right even if Redis fails
+        self.identity.forget()  # first: counts stay right even if Redis fails
         await self._become(None)
 
     # --- inbound: one message at a time ---
@@ -215,43 +205,24 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     # --- who the connection is ---
 
+    @property
+    def user(self):
+        """The user this connection acts for; None until it authenticates."""
+        return self.identity.user
+
+    @property
+    def clock(self):
+        """The deadlines of this connection's authentication."""
+        return self.identity.clock
+
     async def _become(self, user) -> None:
-        """Switch the connection's user (None: anonymous), leaving the old user's groups and limits."""
+        """Act for another user (None: nobody); the same user keeps its subscriptions, another starts clean."""
         if user is not None and self.user is not None and user.pk == self.user.pk:
             await self._apply_staff_flag(user.is_staff)  # a renewed token brings a fresh user row
             return
         if self.user is not None:
-            clients.remove(self.user.pk, self)
             await self.subscriptions.drop_all(self.user)
-            await fanout().leave(user_connections_group(self.user.pk), self)
-            if self.session_group is not None:
-                await fanout().leave(self.session_group, self)  # the session no longer speaks for it
-                self.session_group = None
-        self.user = user
-        self.clock.stop()
-        if user is None:
-            return
-        try:
-            limits.admit_user(clients, user.pk, self)
-            # The group that carries revocation: a connection outside it could not be closed, so it stays
-            # unauthenticated when the join fails.
-            await fanout().join(user_connections_group(user.pk), self)
-        except BaseException:
-            clients.remove(user.pk, self)
-            self.user = None
-            raise
-        clients.release_unauthenticated(self.address, self)
-
-    async def _become_session(self, user) -> None:
-        """Authenticate as the browser session's user, in the group that closes this socket at its logout."""
-        await self._become(user)
-        group = session_connections_group(self.scope["session"].session_key)
-        try:
-            await fanout().join(group, self)
-        except BaseException:
-            await self._become(None)  # not closable by a logout: not authenticated by the session either
-            raise
-        self.session_group = group
+        await self.identity.switch(user)
 
     async def _ask_for_new_token(self) -> None:
         close_at = format_timestamp(self.clock.close_at)

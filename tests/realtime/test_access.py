@@ -107,7 +107,7 @@ def clients(monkeypatch) -> ClientRegistry:
     """A registry of this test's connections alone: the process's one also holds those other tests left open
     (a communicator whose application the test's event loop cancelled never ran its disconnect)."""
     registry = ClientRegistry()
-    monkeypatch.setattr("realtime.consumers.clients", registry)
+    monkeypatch.setattr("realtime.connection.clients", registry)
     return registry
 
 
