@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 
 
 class PaperStatus(models.TextChoices):
@@ -28,6 +28,21 @@ class PipelineStep(models.TextChoices):
     ENTITY_EXTRACTION = "entity_extraction"
     RELATIONSHIP_EXTRACTION = "relationship_extraction"
 
+
+# What the lifecycle services write: never the owner, title or file, so their saves do not touch access.
+LIFECYCLE_FIELDS = (
+    "status", "status_message", "task_id", "attempts", "progress", "current_step", "step_progress",
+    "estimated_completion", "error_code", "error_message", "started_at", "completed_at", "updated_at",
+)
+
+DEFAULT_STATUS_MESSAGES = {
+    "uploaded": "Paper uploaded",
+    "queued": "Queued for processing",
+    "processing": "Processing started",
+    "completed": "Processing completed",
+    "failed": "Processing failed",
+    "cancelled": "Processing cancelled",
+}
 
 EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt"}
 
@@ -55,6 +70,8 @@ class Paper(models.Model):
     estimated_completion = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
+    # Why the status is what it is; a status change's event carries it (or the status's default message).
+    status_message = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     # Deliveries of the current task to a worker; more than PAPER_MAX_ATTEMPTS means workers keep dying on it.
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -65,21 +82,12 @@ class Paper(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
-    # Message for the status_changed event of the next save; services set it, the hook reads it.
-    status_message = ""
-
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
 
     def __str__(self) -> str:
         return self.title or self.original_filename or str(self.id)
-
-    def save(self, *args, **kwargs):
-        """Save in one transaction with the status event the post_save hook appends (the outbox)."""
-        with transaction.atomic(using=kwargs.get("using")):
-            super().save(*args, **kwargs)
-        self.status_message = ""
 
 
 class Entity(models.Model):

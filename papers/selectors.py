@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max, Min, OuterRef, QuerySet, Subquery
 
-from realtime.events import format_timestamp, utc_now
+from realtime.events import STATUS_CHANGED, format_timestamp, utc_now
 
 from .models import Entity, Paper, PaperEvent, PaperStatus, Relationship
 
@@ -102,6 +102,17 @@ def paper_recovery(*, paper_id: Any, since: int, up_to: int, limit: int) -> tupl
         .values_list("payload", flat=True)
     )
     return payloads, {**recovery, "replayed": len(payloads)}
+
+
+def paper_status_logged(*, paper_id: Any) -> tuple[str, str] | None:
+    """The new_status and message of the paper's newest status_changed event; None when it has none.
+
+    With the paper's row locked this is its stored status: every status change is logged with it."""
+    payload = (
+        PaperEvent.objects.filter(paper_id=paper_id, event_type=STATUS_CHANGED)
+        .order_by("-seq").values_list("payload", flat=True).first()
+    )
+    return (payload["new_status"], payload["message"]) if payload else None
 
 
 def paper_status_history(*, paper_id: Any) -> list[dict[str, Any]]:
