@@ -13,12 +13,22 @@ from .models import Entity, Paper, PaperEvent, PaperStatus, Relationship
 DEFAULT_EXPECTED_DURATION = timedelta(seconds=20)
 
 
+def paper_visible_to(user, owner_id: Any) -> bool:
+    """The one access rule: an active, authenticated user sees a paper they own, and staff see every paper."""
+    return _may_see_papers(user) and (user.is_staff or user.pk == owner_id)
+
+
 def paper_list_visible(*, user) -> QuerySet[Paper]:
-    """Papers the user may see: their own, or all of them for staff."""
-    if not (user and user.is_authenticated and user.is_active):
+    """Papers the user may see, by paper_visible_to's rule: their own, or all of them for staff."""
+    if not _may_see_papers(user):
         return Paper.objects.none()
     papers = Paper.objects.select_related("owner")
-    return papers if user.is_staff else papers.filter(owner=user)
+    return papers if user.is_staff else papers.filter(owner_id=user.pk)
+
+
+def _may_see_papers(user) -> bool:
+    """Whether the user may see any paper at all: authenticated and active."""
+    return bool(user is not None and user.is_authenticated and user.is_active)
 
 
 def paper_list_visible_with_seq(*, user, limit: int) -> QuerySet[Paper]:

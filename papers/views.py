@@ -105,9 +105,10 @@ def download_name(paper: Paper, content_type: str) -> str:
 
 
 def _visible_or_404(request: HttpRequest, paper_id) -> Paper:
-    """The paper if the user may see it; a 404 alike for a missing paper and someone else's."""
+    """The paper if the user may see it (paper_get_visible filters by the access rule, paper_visible_to says it
+    again for the row found); a 404 alike for a missing paper and someone else's."""
     paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
-    if paper is None:
+    if paper is None or not selectors.paper_visible_to(request.user, paper.owner_id):
         raise Http404("No such paper.")
     return paper
 

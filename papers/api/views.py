@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
@@ -42,10 +42,18 @@ class FirstRenderer(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+class PaperVisible(permissions.BasePermission):
+    """Object-level form of the access rule the queryset already applies (papers.selectors.paper_visible_to)."""
+
+    def has_object_permission(self, request: Request, view, obj: Paper) -> bool:
+        return selectors.paper_visible_to(request.user, obj.owner_id)
+
+
 class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Papers of the requesting user (all papers for staff)."""
 
     serializer_class = PaperSerializer
+    permission_classes = [permissions.IsAuthenticated, PaperVisible]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
