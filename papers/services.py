@@ -36,6 +36,7 @@ from .models import (
     PipelineStep,
     Relationship,
 )
+from .pipeline.content import SNIFF_BYTES, sniff
 from .pipeline.isolated import extract_text_isolated
 from .pipeline.text import TextExtractionError
 from .signals import event_committed_announce
@@ -48,7 +49,6 @@ STEP_SPANS = {
     PipelineStep.ENTITY_EXTRACTION: (0.3, 0.75),
     PipelineStep.RELATIONSHIP_EXTRACTION: (0.75, 1.0),
 }
-ACCEPTED_TEXT_SNIFF = 8192
 
 
 class PaperNotActive(Exception):
@@ -129,24 +129,14 @@ def paper_file_validate(*, file: UploadedFile) -> str:
 
 
 def _sniffed_type(file: UploadedFile) -> str:
-    """The content type of a file from its first bytes: a PDF or UTF-8 plain text, else ValidationError."""
+    """The content type of an upload by the one sniffing rule (papers.pipeline.content), else ValidationError."""
     file.seek(0)
-    head = file.read(ACCEPTED_TEXT_SNIFF)
+    head = file.read(SNIFF_BYTES)
     file.seek(0)
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if b"\x00" not in head and _decodes_as_utf8(head):
-        return "text/plain"
-    raise ValidationError("Only PDF files and UTF-8 plain-text files are accepted.", code="unsupported_type")
-
-
-def _decodes_as_utf8(head: bytes) -> bool:
-    """Whether a file's first bytes are UTF-8, allowing a character cut at the sniff boundary."""
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3 and len(head) == ACCEPTED_TEXT_SNIFF
-    return True
+    content_type = sniff(head).content_type
+    if content_type is None:
+        raise ValidationError("Only PDF files and UTF-8 plain-text files are accepted.", code="unsupported_type")
+    return content_type
 
 
 def paper_create(*, owner, file: UploadedFile, title: str = "") -> Paper:
