@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from .pipeline.types import ENTITY_TYPES, RELATIONSHIP_TYPES
+
 
 class PaperStatus(models.TextChoices):
     """Lifecycle of a paper; the values are the wire values of status_changed events."""
@@ -93,12 +95,7 @@ class Paper(models.Model):
 class Entity(models.Model):
     """A named thing found in a paper: a model, dataset, metric, task or method."""
 
-    class Type(models.TextChoices):
-        MODEL = "MODEL"
-        DATASET = "DATASET"
-        METRIC = "METRIC"
-        TASK = "TASK"
-        METHOD = "METHOD"
+    Type = models.TextChoices("EntityType", [(name, name) for name in ENTITY_TYPES])
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="entities")
@@ -122,11 +119,7 @@ class Entity(models.Model):
 class Relationship(models.Model):
     """A typed, directed link between two entities of one paper."""
 
-    class Type(models.TextChoices):
-        TRAINED_ON = "TRAINED_ON"
-        EVALUATED_ON = "EVALUATED_ON"
-        OUTPERFORMS = "OUTPERFORMS"
-        USES = "USES"
+    Type = models.TextChoices("RelationshipType", [(name, name) for name in RELATIONSHIP_TYPES])
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="relationships")

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import selectors, services
 from .models import EXTENSIONS, Paper
+from .pipeline.types import ENTITY_TYPES
 
 # The only types a file is ever served as: nothing a browser would run or render as a page.
 SAFE_TYPES = {"application/pdf": "application/pdf", "text/plain": "text/plain; charset=utf-8"}
@@ -115,8 +116,7 @@ def _visible_or_404(request: HttpRequest, paper_id) -> Paper:
 
 def _grouped(entities) -> list[tuple[str, list]]:
     """Entities by type, in the order readers scan them."""
-    order = ["MODEL", "DATASET", "METRIC", "TASK", "METHOD"]
-    groups = {kind: [] for kind in order}
+    groups = {kind: [] for kind in ENTITY_TYPES}
     for entity in entities:
         groups.setdefault(entity.entity_type, []).append(entity)
     return list(groups.items())
