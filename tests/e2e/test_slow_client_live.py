@@ -11,8 +11,8 @@ from websockets.asyncio.client import connect
 
 from papers.models import Paper
 from realtime.broadcast import broadcast_event
-from realtime.connection import CLOSE_TOO_SLOW
 from realtime.events import SystemStatusEvent
+from realtime.protocol import CLOSE_TOO_SLOW
 from tests.conftest import token_for
 from tests.e2e import rawws
 from tests.e2e.conftest import running_system

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from paperpipeline import keys
-from realtime.connection import CLOSE_AUTHENTICATION_FAILED
+from realtime.protocol import CLOSE_AUTHENTICATION_FAILED
 from tests.conftest import communicator, token_for
 
 ROOT = Path(__file__).resolve().parents[2]

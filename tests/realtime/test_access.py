@@ -8,12 +8,12 @@ from channels.testing import WebsocketCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from realtime.connection import (
+from realtime.connection import ClientRegistry
+from realtime.protocol import (
     CLOSE_ACCESS_REVOKED,
     CLOSE_AUTHENTICATION_FAILED,
     CLOSE_RATE_LIMITED,
     CLOSE_TRY_AGAIN_LATER,
-    ClientRegistry,
 )
 from realtime.routing import websocket_urlpatterns
 from realtime.security import BrowserOriginValidator
@@ -107,7 +107,7 @@ def clients(monkeypatch) -> ClientRegistry:
     """A registry of this test's connections alone: the process's one also holds those other tests left open
     (a communicator whose application the test's event loop cancelled never ran its disconnect)."""
     registry = ClientRegistry()
-    monkeypatch.setattr("realtime.consumers.clients", registry)
+    monkeypatch.setattr("realtime.connection.clients", registry)
     return registry
 
 

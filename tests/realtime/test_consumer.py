@@ -11,8 +11,8 @@ from django.test import Client
 from papers import services
 from papers.models import Paper, PaperStatus
 from realtime.broadcast import broadcast_event
-from realtime.connection import CLOSE_AUTHENTICATION_FAILED
 from realtime.events import SystemStatusEvent
+from realtime.protocol import CLOSE_AUTHENTICATION_FAILED
 from tests.conftest import SAMPLE_TEXT, communicator, token_for
 from tests.schemas import assert_wire_event
 

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realtime.broadcast import broadcast_event
-from realtime.connection import CLOSE_AUTHENTICATION_FAILED, CLOSE_RATE_LIMITED
 from realtime.events import SystemStatusEvent
+from realtime.protocol import CLOSE_AUTHENTICATION_FAILED, CLOSE_RATE_LIMITED
 from tests.conftest import communicator, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,13 +8,13 @@ from asgiref.sync import sync_to_async
 from rest_framework_simplejwt.tokens import AccessToken
 
 from papers.models import Paper, PaperStatus
-from realtime.connection import (
+from realtime.limits import TokenBucket
+from realtime.protocol import (
     CLOSE_ACCESS_REVOKED,
     CLOSE_AUTHENTICATION_EXPIRED,
     CLOSE_AUTHENTICATION_TIMEOUT,
     CLOSE_RATE_LIMITED,
     CLOSE_TOO_MANY_CONNECTIONS,
-    TokenBucket,
 )
 from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, connected, make_paper, send, set_status
@@ -67,6 +67,32 @@ async def test_expired_token_without_renewal_closes_after_the_grace_period(user,
     await ws.connect(timeout=TIMEOUT)
     await send(ws, {"type": "authenticate", "token": short_token(user, 1)})
     assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "reauthenticate"
+    await expect_error_then_close(ws, "authentication_expired", CLOSE_AUTHENTICATION_EXPIRED)
+
+
+async def _unanswerable(token):
+    raise RuntimeError("database went away")
+
+
+async def test_an_authentication_the_server_could_not_answer_leaves_the_deadline_in_force(settings, monkeypatch):
+    settings.WS_AUTH_TIMEOUT = 0.5
+    monkeypatch.setattr("realtime.consumers.authenticate_token", _unanswerable)
+    ws = communicator()
+    await ws.connect(timeout=TIMEOUT)
+    reply = await send(ws, {"type": "authenticate", "token": "any"})
+    assert (reply["type"], reply["code"]) == ("error", "internal_error")
+    await expect_error_then_close(ws, "authentication_timeout", CLOSE_AUTHENTICATION_TIMEOUT)
+
+
+async def test_a_renewal_the_server_could_not_answer_leaves_the_expiry_in_force(user, settings, monkeypatch):
+    settings.WS_REAUTH_NOTICE, settings.WS_AUTH_GRACE = 0.5, 0.3
+    ws = communicator()
+    await ws.connect(timeout=TIMEOUT)
+    await send(ws, {"type": "authenticate", "token": short_token(user, 1)})
+    assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "reauthenticate"
+    monkeypatch.setattr("realtime.consumers.authenticate_token", _unanswerable)
+    reply = await send(ws, {"type": "authenticate", "token": token_for(user)})
+    assert (reply["type"], reply["code"]) == ("error", "internal_error")
     await expect_error_then_close(ws, "authentication_expired", CLOSE_AUTHENTICATION_EXPIRED)
 
 

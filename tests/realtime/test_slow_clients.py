@@ -6,9 +6,9 @@ import pytest
 from channels.layers import get_channel_layer
 
 from realtime.broadcast import broadcast_event, layer_message, paper_group
-from realtime.connection import CLOSE_TOO_SLOW
 from realtime.events import SystemStatusEvent
 from realtime.fanout import fanout
+from realtime.protocol import CLOSE_TOO_SLOW
 from realtime.server import FLOW_EXTENSION, TransportFlow
 from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, make_paper, send

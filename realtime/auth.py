@@ -1,0 +1,149 @@
+"""Who a connection is: the JWT check, the user it acts for, and the clock of its authentication.
+
+The user is counted in the registry and joins the groups through which revocation closes the connection; the
+clock holds the deadline to authenticate, the notice before a token expires and the close after its grace."""
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from channels.db import database_sync_to_async
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from . import connection, limits
+from .background import BackgroundTasks, Timer
+from .broadcast import session_connections_group, user_connections_group
+from .events import utc_now
+from .fanout import fanout
+from .protocol import CLOSE_AUTHENTICATION_FAILED, ProtocolError
+
+
+def _authenticate_token_sync(token: str):
+    """Validate a SimpleJWT access token; return its active user and the token's expiry (epoch seconds)."""
+    auth = JWTAuthentication()
+    try:
+        validated = auth.get_validated_token(token)
+        user = auth.get_user(validated)
+    except (InvalidToken, TokenError, AuthenticationFailed) as exc:
+        raise ProtocolError(
+            "authentication_failed", _auth_failure_message(exc), close=CLOSE_AUTHENTICATION_FAILED
+        ) from exc
+    if not user.is_active:
+        raise ProtocolError("authentication_failed", "The account is inactive.", close=CLOSE_AUTHENTICATION_FAILED)
+    return user, validated.get("exp")
+
+
+def _auth_failure_message(exc: Exception) -> str:
+    """A short reason for a rejected token, without the library's nested detail structure."""
+    detail = getattr(exc, "detail", None)
+    if isinstance(detail, dict) and detail.get("messages"):
+        return str(detail["messages"][0].get("message", detail.get("detail")))
+    if isinstance(detail, dict):
+        return str(detail.get("detail", exc))
+    return str(detail or exc)
+
+
+authenticate_token = database_sync_to_async(_authenticate_token_sync)
+
+
+def expiry_time(exp: int) -> datetime:
+    """A token's `exp` claim as an aware datetime."""
+    return datetime.fromtimestamp(exp, tz=UTC)
+
+
+class AuthClock:
+    """The deadlines of one connection's authentication: to authenticate at all, and to renew its token."""
+
+    def __init__(self, tasks: BackgroundTasks):
+        self.deadline, self.notice = Timer(tasks), Timer(tasks)
+        self.close_at: datetime | None = None
+
+    def await_authentication(self, timeout: float, on_timeout: Callable[[], Awaitable[None]]) -> None:
+        """Call on_timeout unless the connection authenticates within timeout seconds."""
+        self.deadline.start(timeout, on_timeout)
+
+    def watch_expiry(
+        self, expires_at: datetime, *, notice: float, grace: float,
+        on_notice: Callable[[], Awaitable[None]], on_expired: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Ask for a new token `notice` seconds before expiry; call on_expired `grace` seconds after it."""
+        remaining = (expires_at - utc_now()).total_seconds()
+        self.close_at = expires_at + timedelta(seconds=grace)
+        self.notice.start(remaining - notice, on_notice)
+        self.deadline.start(remaining + grace, on_expired)
+
+    def hold(self) -> None:
+        """Fire no deadline while a token is being checked; resume() re-arms it if the check ends unanswered."""
+        self.deadline.pause()
+
+    def resume(self) -> None:
+        """Re-arm the deadline hold() held back, at its original time."""
+        self.deadline.resume()
+
+    def expired(self) -> bool:
+        """Whether the grace period after the token's expiry is over (a renewal moves it)."""
+        return self.close_at is not None and utc_now() >= self.close_at
+
+    def stop(self) -> None:
+        """No deadline applies any more: a token is being checked, a session authenticated, or the socket closed."""
+        self.deadline.cancel()
+        self.notice.cancel()
+        self.close_at = None
+
+
+class Identity:
+    """The user one connection acts for: counted in the registry under it, and a member of the groups through
+    which a deactivation, a password change or a logout closes the connection."""
+
+    def __init__(self, member, address, tasks: BackgroundTasks):
+        self.member, self.address = member, address
+        self.user = None
+        self.session_group: str | None = None
+        self.clock = AuthClock(tasks)
+
+    def wait_for_token(self, timeout: float, on_timeout: Callable[[], Awaitable[None]]) -> None:
+        """Count the connection as unauthenticated (or refuse it over the caps) and start its deadline."""
+        limits.admit_unauthenticated(connection.clients, self.address, self.member)
+        self.clock.await_authentication(timeout, on_timeout)
+
+    async def switch(self, user) -> None:
+        """Act for another user (None: nobody), leaving the old one's registry entry and groups first; if the new
+        user's revocation group cannot be joined, the connection stays unauthenticated and this raises."""
+        if self.user is not None:
+            connection.clients.remove(self.user.pk, self.member)
+            await fanout().leave(user_connections_group(self.user.pk), self.member)
+            if self.session_group is not None:
+                await fanout().leave(self.session_group, self.member)  # the session no longer speaks for it
+                self.session_group = None
+        self.user = user
+        self.clock.stop()
+        if user is None:
+            return
+        try:
+            limits.admit_user(connection.clients, user.pk, self.member)
+            # The group that carries revocation: a connection outside it could not be closed.
+            await fanout().join(user_connections_group(user.pk), self.member)
+        except BaseException:
+            connection.clients.remove(user.pk, self.member)
+            self.user = None
+            raise
+        connection.clients.release_unauthenticated(self.address, self.member)
+
+    async def switch_to_session(self, user, session_key: str) -> None:
+        """Act for the browser session's user, in the group that closes this socket at the session's logout."""
+        await self.switch(user)
+        group = session_connections_group(session_key)
+        try:
+            await fanout().join(group, self.member)
+        except BaseException:
+            await self.switch(None)  # not closable by a logout: not authenticated by the session either
+            raise
+        self.session_group = group
+
+    def forget(self) -> None:
+        """The connection closed: stop its clock and its counts at once (before any await that may fail)."""
+        self.clock.stop()
+        connection.clients.release_unauthenticated(self.address, self.member)
+        if self.user is not None:
+            connection.clients.remove(self.user.pk, self.member)

@@ -1,0 +1,76 @@
+"""Background work of one connection: tasks kept until they finish and cancelled together when it closes."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+
+class BackgroundTasks:
+    """The tasks a connection started; each is referenced until done, so none is collected mid-flight."""
+
+    def __init__(self):
+        self._tasks: set[asyncio.Task] = set()
+        self.closed = False
+
+    def start(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task | None:
+        """Run a coroutine in a task of its own; after close() it is not started at all."""
+        if self.closed:
+            coroutine.close()
+            return None
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def close(self) -> None:
+        """Cancel every task still running; nothing new starts after this."""
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+class Timer:
+    """A cancellable delayed call of a coroutine function, run as one of a connection's background tasks."""
+
+    def __init__(self, tasks: BackgroundTasks):
+        self.tasks = tasks
+        self._handle: asyncio.TimerHandle | None = None
+        self._callback: Callable[[], Awaitable[None]] | None = None
+        self._paused: tuple[float, Callable[[], Awaitable[None]]] | None = None
+
+    def start(self, delay: float, callback: Callable[[], Awaitable[None]]) -> None:
+        """(Re)schedule callback after delay seconds."""
+        loop = asyncio.get_running_loop()
+        self._schedule(loop.time() + max(delay, 0), callback)
+
+    def _schedule(self, when: float, callback: Callable[[], Awaitable[None]]) -> None:
+        self.cancel()
+        self._callback = callback
+        self._handle = asyncio.get_running_loop().call_at(when, self._fire, callback)
+
+    def _fire(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self._handle = None
+        self.tasks.start(callback())
+
+    def pause(self) -> None:
+        """Hold the scheduled call back until resume(), which keeps its original time (or fires at once)."""
+        if self._handle is not None:
+            self._paused = (self._handle.when(), self._callback)
+            self._handle.cancel()
+            self._handle = None
+
+    def resume(self) -> None:
+        """Schedule again what pause() held back, unless something was scheduled or cancelled meanwhile."""
+        paused, self._paused = self._paused, None
+        if paused is not None and self._handle is None:
+            self._schedule(*paused)
+
+    def cancel(self) -> None:
+        """Forget the scheduled call, if any."""
+        self._paused = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
