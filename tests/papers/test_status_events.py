@@ -191,3 +191,21 @@ def test_pruning_keeps_the_newest_status_change_the_next_one_starts_from(paper):
     paper.save()
     [*_, event] = status_events(paper)
     assert (event.seq, event.payload["old_status"], event.payload["new_status"]) == (5, "completed", "queued")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_receiver_never_breaks_a_committed_change(user, text_upload):
+    paper = Paper.objects.create(owner=user, title="A paper", file=text_upload)
+
+    def broken(**kwargs):
+        raise RuntimeError("the broadcast is down")
+
+    event_committed.connect(broken, dispatch_uid="test.broken")
+    try:
+        with transaction.atomic():
+            paper.status = PaperStatus.QUEUED
+            paper.save()
+    finally:
+        event_committed.disconnect(dispatch_uid="test.broken")
+    assert Paper.objects.get(pk=paper.pk).status == PaperStatus.QUEUED
+    assert len(status_events(paper)) == 1
