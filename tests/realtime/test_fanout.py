@@ -14,6 +14,7 @@ from papers.models import PaperStatus
 from realtime import bus
 from realtime.broadcast import broadcast_control, paper_group
 from realtime.fanout import Fanout, fanout
+from realtime.protocol import CLOSE_AUTHENTICATION_TIMEOUT
 from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, connected, make_paper, send, set_status
 
@@ -211,9 +212,11 @@ async def test_a_connection_whose_revocation_group_cannot_be_joined_stays_unauth
     await ws.disconnect()
 
 
-async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authenticated_by_it(user):
+async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authenticated_by_it(user, settings):
     from tests.realtime.test_access import session_cookie
+    from tests.realtime.test_lifecycle import expect_error_then_close
 
+    settings.WS_AUTH_TIMEOUT = 1.0
     cookie = await session_cookie(user)
     shared = fanout()
     shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, bus.channel("conn.session."))
@@ -227,4 +230,5 @@ async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authe
     # A logout could not close it, so the session does not speak for it: it must authenticate itself.
     reply = await send(ws, {"type": "subscribe", "topic": "papers", "id": "s"})
     assert (reply["type"], reply["code"]) == ("error", "not_authenticated"), reply
-    await ws.disconnect()
+    # ... under the deadline every unauthenticated connection has.
+    await expect_error_then_close(ws, "authentication_timeout", CLOSE_AUTHENTICATION_TIMEOUT)
