@@ -325,7 +325,9 @@ def run_all(workdir: Path, database_url: str | None) -> None:
     environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if database_url:
         environ["DATABASE_URL"] = database_url
-    base_env = {**environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PAPERPIPELINE_VAR_DIR": str(workdir),
+    # The bench's own Redis carries the broker and the realtime bus alike, whatever the shell's environment says.
+    base_env = {**environ, "REDIS_URL": redis_url, "REALTIME_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT),
+                "PAPERPIPELINE_VAR_DIR": str(workdir),
                 "DJANGO_DEBUG": "false", "DJANGO_HTTPS": "false",  # keys: generated in the workdir
                 "WS_MAX_CONNECTIONS_PER_USER": "100000", "LOG_LEVEL": "WARNING"}
     # Every bench client connects from 127.0.0.1, a storm of them at once: no cap on those waiting to authenticate.

@@ -167,17 +167,17 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# --- Redis: channel layer, Celery broker and the broadcast publisher share one server. ---
+# --- Redis: the Celery broker and the realtime bus share one server unless REALTIME_REDIS_URL says otherwise. ---
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# RedisPubSubChannelLayer: one PUBLISH per event per group, fanned out inside each Daphne process,
-# instead of RedisChannelLayer's one list push per group member (see docs/architecture.md).
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")},
-    }
-}
+# The realtime bus (realtime/bus.py): every publisher and every Daphne process's fan-out use this one Redis, so
+# they can never be split across servers. Channels are "<REALTIME_BUS_PREFIX>:<group>".
+REALTIME_REDIS_URL = os.environ.get("REALTIME_REDIS_URL", REDIS_URL)
+REALTIME_BUS_PREFIX = os.environ.get("REALTIME_BUS_PREFIX", "paperpipeline")
+
+# No CHANNEL_LAYERS: nothing uses a Channels layer. Events and control messages travel on the bus above, and
+# PaperConsumer asks for no layer (Channels gives a consumer none when none is configured), so a connection
+# has no per-connection channel or Redis subscription of its own (see docs/architecture.md).
 
 # --- WebSocket connections (docs/protocol.md states each limit and its close code) ---
 WS_ALLOWED_ORIGINS = _env_list("WS_ALLOWED_ORIGINS", "")
@@ -238,6 +238,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Every API error answers {"detail": ..., "code": ...} (+ "fields"): docs/protocol.md, "HTTP".
+    "EXCEPTION_HANDLER": "papers.api.errors.api_exception_handler",
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),

@@ -1,25 +1,12 @@
 """Hooks on users: a password change blacklists the user's refresh tokens and is announced once committed."""
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models.signals import post_save, pre_save
-from django.dispatch import Signal
-from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-# Sent after the commit of a save that changed a user's password, with `user_id`; realtime closes their sockets.
-password_changed = Signal()
+from . import services
+from .signals import password_changed, password_changed_announce
 
-
-def refresh_tokens_blacklist(*, user_id: int) -> int:
-    """Blacklist every unexpired refresh token issued to a user; return how many were added."""
-    outstanding = OutstandingToken.objects.filter(
-        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
-    )
-    created = BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
-    )
-    return len(created)
+__all__ = ["connect", "password_changed"]  # password_changed is defined with papers' other signals
 
 
 def remember_stored_password(sender, instance, raw: bool = False, update_fields=None, **kwargs) -> None:
@@ -37,9 +24,8 @@ def password_saved(sender, instance, created: bool = False, raw: bool = False, *
     stored = getattr(instance, "_stored_password", None)
     if raw or created or stored is None or stored == instance.password:
         return
-    refresh_tokens_blacklist(user_id=instance.pk)  # in the same transaction as the new password
-    user_id = instance.pk
-    transaction.on_commit(lambda: password_changed.send(sender=sender, user_id=user_id), robust=True)
+    services.refresh_tokens_blacklist(user_id=instance.pk)  # in the same transaction as the new password
+    password_changed_announce(sender=sender, user_id=instance.pk)
 
 
 def connect() -> None:

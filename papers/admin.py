@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
+from . import selectors, services
 from .models import Entity, Paper, PaperEvent, Relationship
 
 
@@ -79,6 +79,16 @@ class PaperAdmin(admin.ModelAdmin):
     def download(self, paper: Paper) -> str:
         url = reverse("paper-file", args=[paper.pk])
         return format_html('<a href="{}">{}</a>', url, paper.original_filename or "download")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        """The admin's permissions, and for a paper the one access rule (staff see every paper)."""
+        allowed = super().has_view_permission(request, obj)
+        return allowed and (obj is None or selectors.paper_visible_to(request.user, obj.owner_id))
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """As has_view_permission, for changes."""
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or selectors.paper_visible_to(request.user, obj.owner_id))
 
     def get_inlines(self, request, obj):
         """Extracted data exists only once a paper has been stored."""

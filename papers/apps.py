@@ -11,7 +11,7 @@ class PapersConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect signals once."""
-        from . import accounts, signals
+        from . import accounts, hooks
 
-        signals.connect()
+        hooks.connect()
         accounts.connect()

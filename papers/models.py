@@ -3,7 +3,9 @@
 import uuid
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
+
+from .pipeline.types import ENTITY_TYPES, RELATIONSHIP_TYPES
 
 
 class PaperStatus(models.TextChoices):
@@ -28,6 +30,21 @@ class PipelineStep(models.TextChoices):
     ENTITY_EXTRACTION = "entity_extraction"
     RELATIONSHIP_EXTRACTION = "relationship_extraction"
 
+
+# What the lifecycle services write: never the owner, title or file, so their saves do not touch access.
+LIFECYCLE_FIELDS = (
+    "status", "status_message", "task_id", "attempts", "progress", "current_step", "step_progress",
+    "estimated_completion", "error_code", "error_message", "started_at", "completed_at", "updated_at",
+)
+
+DEFAULT_STATUS_MESSAGES = {
+    "uploaded": "Paper uploaded",
+    "queued": "Queued for processing",
+    "processing": "Processing started",
+    "completed": "Processing completed",
+    "failed": "Processing failed",
+    "cancelled": "Processing cancelled",
+}
 
 EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt"}
 
@@ -55,6 +72,8 @@ class Paper(models.Model):
     estimated_completion = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
+    # Why the status is what it is; a status change's event carries it (or the status's default message).
+    status_message = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     # Deliveries of the current task to a worker; more than PAPER_MAX_ATTEMPTS means workers keep dying on it.
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -65,9 +84,6 @@ class Paper(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
-    # Message for the status_changed event of the next save; services set it, the hook reads it.
-    status_message = ""
-
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
@@ -75,22 +91,11 @@ class Paper(models.Model):
     def __str__(self) -> str:
         return self.title or self.original_filename or str(self.id)
 
-    def save(self, *args, **kwargs):
-        """Save in one transaction with the status event the post_save hook appends (the outbox)."""
-        with transaction.atomic(using=kwargs.get("using")):
-            super().save(*args, **kwargs)
-        self.status_message = ""
-
 
 class Entity(models.Model):
     """A named thing found in a paper: a model, dataset, metric, task or method."""
 
-    class Type(models.TextChoices):
-        MODEL = "MODEL"
-        DATASET = "DATASET"
-        METRIC = "METRIC"
-        TASK = "TASK"
-        METHOD = "METHOD"
+    Type = models.TextChoices("EntityType", [(name, name) for name in ENTITY_TYPES])
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="entities")
@@ -114,11 +119,7 @@ class Entity(models.Model):
 class Relationship(models.Model):
     """A typed, directed link between two entities of one paper."""
 
-    class Type(models.TextChoices):
-        TRAINED_ON = "TRAINED_ON"
-        EVALUATED_ON = "EVALUATED_ON"
-        OUTPERFORMS = "OUTPERFORMS"
-        USES = "USES"
+    Type = models.TextChoices("RelationshipType", [(name, name) for name in RELATIONSHIP_TYPES])
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="relationships")

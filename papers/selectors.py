@@ -6,19 +6,29 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max, Min, OuterRef, QuerySet, Subquery
 
-from realtime.events import format_timestamp, utc_now
+from realtime.events import STATUS_CHANGED, format_timestamp, utc_now
 
 from .models import Entity, Paper, PaperEvent, PaperStatus, Relationship
 
 DEFAULT_EXPECTED_DURATION = timedelta(seconds=20)
 
 
+def paper_visible_to(user, owner_id: Any) -> bool:
+    """The one access rule: an active, authenticated user sees a paper they own, and staff see every paper."""
+    return _may_see_papers(user) and (user.is_staff or user.pk == owner_id)
+
+
 def paper_list_visible(*, user) -> QuerySet[Paper]:
-    """Papers the user may see: their own, or all of them for staff."""
-    if not (user and user.is_authenticated and user.is_active):
+    """Papers the user may see, by paper_visible_to's rule: their own, or all of them for staff."""
+    if not _may_see_papers(user):
         return Paper.objects.none()
     papers = Paper.objects.select_related("owner")
-    return papers if user.is_staff else papers.filter(owner=user)
+    return papers if user.is_staff else papers.filter(owner_id=user.pk)
+
+
+def _may_see_papers(user) -> bool:
+    """Whether the user may see any paper at all: authenticated and active."""
+    return bool(user is not None and user.is_authenticated and user.is_active)
 
 
 def paper_list_visible_with_seq(*, user, limit: int) -> QuerySet[Paper]:
@@ -102,6 +112,17 @@ def paper_recovery(*, paper_id: Any, since: int, up_to: int, limit: int) -> tupl
         .values_list("payload", flat=True)
     )
     return payloads, {**recovery, "replayed": len(payloads)}
+
+
+def paper_status_logged(*, paper_id: Any) -> tuple[str, str] | None:
+    """The new_status and message of the paper's newest status_changed event; None when it has none.
+
+    With the paper's row locked this is its stored status: every status change is logged with it."""
+    payload = (
+        PaperEvent.objects.filter(paper_id=paper_id, event_type=STATUS_CHANGED)
+        .order_by("-seq").values_list("payload", flat=True).first()
+    )
+    return (payload["new_status"], payload["message"]) if payload else None
 
 
 def paper_status_history(*, paper_id: Any) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,10 +15,12 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.module_loading import import_string
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from realtime.broadcast import broadcast_event
-from realtime.events import EntityEvent, ErrorEvent, ProgressEvent, RelationshipEvent, utc_now
+from realtime.events import STATUS_CHANGED, EntityEvent, ErrorEvent, ProgressEvent, RelationshipEvent, utc_now
 from realtime.events import PaperEvent as WireEvent
 
 from . import selectors
@@ -25,6 +28,7 @@ from .models import (
     ACTIVE_STATUSES,
     EXTENSIONS,
     FINAL_STATUSES,
+    LIFECYCLE_FIELDS,
     Entity,
     Paper,
     PaperEvent,
@@ -32,8 +36,10 @@ from .models import (
     PipelineStep,
     Relationship,
 )
+from .pipeline.content import SNIFF_BYTES, sniff
 from .pipeline.isolated import extract_text_isolated
 from .pipeline.text import TextExtractionError
+from .signals import event_committed_announce
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +49,6 @@ STEP_SPANS = {
     PipelineStep.ENTITY_EXTRACTION: (0.3, 0.75),
     PipelineStep.RELATIONSHIP_EXTRACTION: (0.75, 1.0),
 }
-ACCEPTED_TEXT_SNIFF = 8192
 
 
 class PaperNotActive(Exception):
@@ -53,28 +58,48 @@ class PaperNotActive(Exception):
 # --- the event log (transactional outbox) ---
 
 
-def paper_event_append(*, paper: Paper, event: WireEvent) -> PaperEvent:
-    """Append an event with the paper's next seq in the caller's transaction; broadcast it once committed."""
+def paper_event_append(*, paper: Paper, event: WireEvent, owner_id: Any = None) -> PaperEvent:
+    """Append an event with the paper's next seq in the caller's transaction; announce it once committed.
+
+    The paper's row lock serializes seq allocation per paper across processes. Without owner_id it is taken
+    here; a caller already holding it in this transaction (the status hook, whose save's UPDATE took it)
+    passes the owner_id it read under it, and no second lock is taken."""
     with transaction.atomic():
-        # The row lock serializes seq allocation per paper across processes.
-        owner_id = Paper.objects.select_for_update().filter(pk=paper.pk).values_list("owner_id", flat=True).get()
+        if owner_id is None:
+            row = lock_paper(paper_id=paper.pk, fields=("owner_id",))
+            if row is None:
+                raise Paper.DoesNotExist(f"paper {paper.pk} is gone")
+            owner_id = row["owner_id"]
         seq = (PaperEvent.objects.filter(paper_id=paper.pk).aggregate(m=Max("seq"))["m"] or 0) + 1
-        event_id = uuid.uuid4()
-        payload = {**event.to_dict(), "seq": seq, "event_id": str(event_id)}
+        event = replace(event, seq=seq, event_id=uuid.uuid4())
+        payload = event.to_dict()
         logged = PaperEvent.objects.create(
-            paper_id=paper.pk, seq=seq, event_id=event_id, event_type=event.event_type, payload=payload
+            paper_id=paper.pk, seq=seq, event_id=event.event_id, event_type=event.event_type, payload=payload
         )
-        transaction.on_commit(lambda: broadcast_event(payload, owner_id=owner_id), robust=True)
+        event_committed_announce(payload=payload, owner_id=owner_id)
     return logged
+
+
+def lock_paper(*, paper_id: Any, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    """Lock the paper's row for the rest of the transaction (SELECT … FOR UPDATE); its `fields`, None if gone."""
+    return Paper.objects.select_for_update().filter(pk=paper_id).values(*fields).first()
 
 
 def paper_events_prune(*, now: datetime | None = None) -> int:
     """Prune the logs of papers final for longer than EVENT_RETENTION; return the number of events deleted."""
     cutoff = (now or utc_now()) - settings.EVENT_RETENTION
     finished = Paper.objects.filter(status__in=FINAL_STATUSES, updated_at__lt=cutoff)
-    # Each paper keeps its newest event: seq allocation continues from it, so seqs never restart.
+    # Each paper keeps its newest event: seq allocation continues from it, so seqs never restart. And its newest
+    # status_changed event: the status hook reads the status a change starts from there.
     newest = PaperEvent.objects.filter(paper=OuterRef("paper")).order_by("-seq").values("seq")[:1]
-    deleted, _ = PaperEvent.objects.filter(paper__in=finished).exclude(seq=Subquery(newest)).delete()
+    newest_status = PaperEvent.objects.filter(paper=OuterRef("paper"), event_type=STATUS_CHANGED)
+    newest_status = newest_status.order_by("-seq").values("seq")[:1]
+    deleted, _ = (
+        PaperEvent.objects.filter(paper__in=finished)
+        .exclude(seq=Subquery(newest))
+        .exclude(seq=Coalesce(Subquery(newest_status), 0))  # seqs start at 1: 0 keeps nothing more
+        .delete()
+    )
     return deleted
 
 
@@ -104,24 +129,14 @@ def paper_file_validate(*, file: UploadedFile) -> str:
 
 
 def _sniffed_type(file: UploadedFile) -> str:
-    """The content type of a file from its first bytes: a PDF or UTF-8 plain text, else ValidationError."""
+    """The content type of an upload by the one sniffing rule (papers.pipeline.content), else ValidationError."""
     file.seek(0)
-    head = file.read(ACCEPTED_TEXT_SNIFF)
+    head = file.read(SNIFF_BYTES)
     file.seek(0)
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if b"\x00" not in head and _decodes_as_utf8(head):
-        return "text/plain"
-    raise ValidationError("Only PDF files and UTF-8 plain-text files are accepted.", code="unsupported_type")
-
-
-def _decodes_as_utf8(head: bytes) -> bool:
-    """Whether a file's first bytes are UTF-8, allowing a character cut at the sniff boundary."""
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3 and len(head) == ACCEPTED_TEXT_SNIFF
-    return True
+    content_type = sniff(head).content_type
+    if content_type is None:
+        raise ValidationError("Only PDF files and UTF-8 plain-text files are accepted.", code="unsupported_type")
+    return content_type
 
 
 def paper_create(*, owner, file: UploadedFile, title: str = "") -> Paper:
@@ -152,7 +167,7 @@ def paper_enqueue(*, paper: Paper, message: str = "Queued for processing") -> Pa
         paper.current_step = ""
         paper.error_code = paper.error_message = ""
         paper.estimated_completion = paper.started_at = paper.completed_at = None
-        paper.save()
+        paper.save(update_fields=LIFECYCLE_FIELDS)
         paper_id, task_id = str(paper.pk), paper.task_id
         transaction.on_commit(lambda: _send_process_task(paper_id, task_id))
     return paper
@@ -232,7 +247,7 @@ def paper_cancel(*, paper: Paper) -> Paper:
         paper.status = PaperStatus.CANCELLED
         paper.status_message = "Processing cancelled by user"
         paper.estimated_completion = None
-        paper.save()
+        paper.save(update_fields=LIFECYCLE_FIELDS)
     return paper
 
 
@@ -259,7 +274,7 @@ def paper_fail(*, paper_id: Any, task_id: str, step: str, error_code: str, error
         paper.status_message = error_message
         paper.error_code, paper.error_message = error_code, error_message
         paper.estimated_completion = None
-        paper.save()
+        paper.save(update_fields=LIFECYCLE_FIELDS)
     return paper
 
 
@@ -355,7 +370,7 @@ def _paper_start(*, paper_id: Any, task_id: str) -> Paper | None:
             paper.status_message = (
                 f"Retrying after the worker was lost (attempt {paper.attempts} of {settings.PAPER_MAX_ATTEMPTS})"
             )
-            paper.save()
+            paper.save(update_fields=LIFECYCLE_FIELDS)
         # Reprocessing and retries start clean, so results are never duplicated.
         Entity.objects.filter(paper=paper).delete()
         paper.status = PaperStatus.PROCESSING
@@ -364,7 +379,7 @@ def _paper_start(*, paper_id: Any, task_id: str) -> Paper | None:
         paper.started_at = utc_now()
         paper.progress = paper.step_progress = 0.0
         paper.current_step = PipelineStep.TEXT_EXTRACTION
-        paper.save()
+        paper.save(update_fields=LIFECYCLE_FIELDS)
     return paper
 
 
@@ -398,7 +413,7 @@ def _paper_complete(*, paper: Paper) -> None:
         paper.status_message = "Processing completed"
         paper.completed_at = paper.estimated_completion = utc_now()
         paper.progress = paper.step_progress = 1.0
-        paper.save()
+        paper.save(update_fields=LIFECYCLE_FIELDS)
 
 
 def _entities_record(*, paper: Paper, found: list, on_each: Callable[[float], None]) -> dict[tuple[str, str], Entity]:
@@ -495,3 +510,17 @@ class ProgressReporter:
         else:
             remaining = max(self.prior - elapsed, timedelta(seconds=1))
         return now + remaining
+
+
+# --- accounts ---
+
+
+def refresh_tokens_blacklist(*, user_id: int) -> int:
+    """Blacklist every unexpired refresh token issued to a user; return how many were added."""
+    outstanding = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+    return len(created)

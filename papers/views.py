@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import selectors, services
 from .models import EXTENSIONS, Paper
+from .pipeline.types import ENTITY_TYPES
 
 # The only types a file is ever served as: nothing a browser would run or render as a page.
 SAFE_TYPES = {"application/pdf": "application/pdf", "text/plain": "text/plain; charset=utf-8"}
@@ -105,17 +106,17 @@ def download_name(paper: Paper, content_type: str) -> str:
 
 
 def _visible_or_404(request: HttpRequest, paper_id) -> Paper:
-    """The paper if the user may see it; a 404 alike for a missing paper and someone else's."""
+    """The paper if the user may see it (paper_get_visible filters by the access rule, paper_visible_to says it
+    again for the row found); a 404 alike for a missing paper and someone else's."""
     paper = selectors.paper_get_visible(user=request.user, paper_id=paper_id)
-    if paper is None:
+    if paper is None or not selectors.paper_visible_to(request.user, paper.owner_id):
         raise Http404("No such paper.")
     return paper
 
 
 def _grouped(entities) -> list[tuple[str, list]]:
     """Entities by type, in the order readers scan them."""
-    order = ["MODEL", "DATASET", "METRIC", "TASK", "METHOD"]
-    groups = {kind: [] for kind in order}
+    groups = {kind: [] for kind in ENTITY_TYPES}
     for entity in entities:
         groups.setdefault(entity.entity_type, []).append(entity)
     return list(groups.items())

@@ -1,6 +1,7 @@
-"""Who a connection is: JWT access tokens checked with SimpleJWT, the user a connection acts for (counted in the
-registry, closable through its revocation groups), and the clock of its authentication (the deadline to
-authenticate, the notice before a token expires, and the close after its grace period)."""
+"""Who a connection is: the JWT check, the user it acts for, and the clock of its authentication.
+
+The user is counted in the registry and joins the groups through which revocation closes the connection; the
+clock holds the deadline to authenticate, the notice before a token expires and the close after its grace."""
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta

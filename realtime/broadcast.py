@@ -1,18 +1,14 @@
-"""The one place that publishes events to the channel layer, from async or sync code."""
+"""What goes where: the groups an event or control message is published to, and the message it travels as.
+
+How it travels (channels, encoding, Redis) is realtime/bus.py's business.
+"""
 
 import asyncio
 import hashlib
-import logging
-import threading
 from typing import Any
 
-import redis
-from channels.layers import get_channel_layer
-from django.conf import settings
-
+from . import bus
 from .events import Event, encode
-
-logger = logging.getLogger(__name__)
 
 PAPER_MESSAGE = "paper.event"
 SYSTEM_MESSAGE = "system.event"
@@ -41,7 +37,7 @@ def session_connections_group(session_key: str) -> str:
 
 
 def layer_message(payload: dict[str, Any], owner_id: int | None = None) -> dict[str, Any]:
-    """Wrap a wire payload for the channel layer, JSON-encoded once for every recipient.
+    """Wrap a wire payload as a bus message, its client JSON encoded once for every recipient.
 
     The owner travels with each paper event so every consumer authorizes it again on arrival.
     """
@@ -78,53 +74,21 @@ def broadcast_control(group: str, message: dict[str, Any]):
     return _publish([group], message)
 
 
+# Publishing tasks started from a running loop, kept until done: the loop holds only a weak reference.
+_pending: set[asyncio.Task] = set()
+
+
 def _publish(groups: list[str], message: dict[str, Any]):
-    """Publish on the running loop's channel layer, or synchronously where no loop runs."""
+    """Publish on the running loop in a task of its own, or at once where no loop runs (a failure is logged)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        _publish_sync(groups, message)
+        bus.publish(groups, message)
         return _done()
-    return loop.create_task(_publish_async(groups, message))
-
-
-async def _publish_async(groups: list[str], message: dict[str, Any]) -> None:
-    """Publish through the channel layer of the running event loop."""
-    layer = get_channel_layer()
-    try:
-        await asyncio.gather(*(layer.group_send(group, message) for group in groups))
-    except (OSError, redis.RedisError):
-        # The event log keeps the event; clients recover it with `since`.
-        logger.warning("broadcast of %s failed", message.get("event_type", message["type"]), exc_info=True)
-
-
-def _publish_sync(groups: list[str], message: dict[str, Any]) -> None:
-    """Publish from sync code in one Redis round trip on a pooled connection, with no event loop."""
-    layer = get_channel_layer()
-    data = layer.serialize(message)
-    # RedisPubSubChannelLayer's naming of a group's pub/sub channel (a test keeps the two in step).
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
-    try:
-        pipe = _sync_client().pipeline(transaction=False)
-        for group in groups:
-            pipe.publish(f"{prefix}__group__{group}", data)
-        pipe.execute()
-    except (OSError, redis.RedisError):
-        logger.warning("broadcast of %s failed", message.get("event_type", message["type"]), exc_info=True)
-
-
-_client_lock = threading.Lock()
-_client: redis.Redis | None = None
-
-
-def _sync_client() -> redis.Redis:
-    """Return the process's Redis client; its pool reconnects and is fork-safe."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
-            _client = redis.Redis.from_url(host, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
-        return _client
+    task = loop.create_task(bus.apublish(groups, message))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+    return task
 
 
 class _done:

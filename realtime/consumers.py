@@ -8,6 +8,8 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from papers.selectors import paper_visible_to
+
 from . import limits
 from .auth import Identity, authenticate_token, expiry_time
 from .background import BackgroundTasks
@@ -352,8 +354,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=exc.close)
 
     def _may_see(self, owner_id: Any) -> bool:
-        """Whether the connection's user may see a paper with this owner."""
-        return self.user is not None and (self.user.is_staff or owner_id == self.user.pk)
+        """Whether the connection's user may see a paper with this owner (the one access rule)."""
+        return paper_visible_to(self.user, owner_id)
 
     def _topic_covers(self, owner_id: int) -> bool:
         """Whether topic "papers" already brings this connection the events of a paper with this owner."""

@@ -45,10 +45,14 @@ class Event:
         """Return the wire form, with the specification's field names and value types."""
         data: dict[str, Any] = {"event_type": self.event_type}
         for f in fields(self):
-            data[f.name] = _wire_value(getattr(self, f.name))
-        return _with_order(data, self._leading_keys)
+            value = getattr(self, f.name)
+            if value is None and f.name in self._optional_keys:
+                continue  # an event not yet logged has no seq or event_id: the key is absent, not null
+            data[f.name] = _wire_value(value)
+        return _with_order(data, self._leading_keys, self._optional_keys)
 
     _leading_keys: ClassVar[tuple[str, ...]] = ("event_type", "timestamp")
+    _optional_keys: ClassVar[tuple[str, ...]] = ()
 
 
 def _wire_value(value: Any) -> Any:
@@ -60,19 +64,23 @@ def _wire_value(value: Any) -> Any:
     return value
 
 
-def _with_order(data: dict[str, Any], leading: tuple[str, ...]) -> dict[str, Any]:
-    """Put the identifying keys first so payloads read like the specification's examples."""
+def _with_order(data: dict[str, Any], leading: tuple[str, ...], trailing: tuple[str, ...]) -> dict[str, Any]:
+    """Put the identifying keys first so payloads read like the specification's examples, the log's last."""
     ordered = {key: data[key] for key in leading if key in data}
-    ordered.update((key, value) for key, value in data.items() if key not in ordered)
+    ordered.update((key, value) for key, value in data.items() if key not in ordered and key not in trailing)
+    ordered.update((key, data[key]) for key in trailing if key in data)
     return ordered
 
 
 @dataclass(frozen=True, kw_only=True)
 class PaperEvent(Event):
-    """An event about one paper."""
+    """An event about one paper; once logged it carries its seq in the paper's log and its event_id."""
 
     paper_id: uuid.UUID | str
+    seq: int | None = None
+    event_id: uuid.UUID | str | None = None
     _leading_keys: ClassVar[tuple[str, ...]] = ("event_type", "paper_id", "timestamp")
+    _optional_keys: ClassVar[tuple[str, ...]] = ("seq", "event_id")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,22 +1,18 @@
 """Process-local fan-out of paper and system events: one Redis subscription per group per process, each
 message decoded once and handed to every local member in one loop, with no channel-layer hop per recipient.
 
-Publishers are unchanged: `realtime.broadcast` PUBLISHes to the channel layer's group channels
-(`<prefix>__group__<group>`, in the layer's serialization), which this reads directly.
+Publishers (realtime.broadcast) and this reader meet only through realtime/bus.py: the channel of each group,
+the message encoding and the Redis to use.
 """
 
 import asyncio
 import logging
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-from channels.layers import get_channel_layer
-from django.conf import settings
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from . import bus
 from .transport import Outbound
 
 logger = logging.getLogger(__name__)
@@ -46,16 +42,14 @@ class Fanout:
     """
 
     def __init__(self):
-        config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-        self.prefix = f"{config.get('prefix', 'asgi')}__group__"
-        # No retries: a failed call raises at once, and only _reconnect (under the lock) connects again.
-        no_retries = Retry(NoBackoff(), 0, supported_errors=())
-        self.redis = aioredis.Redis.from_url(config["hosts"][0], retry=no_retries, socket_connect_timeout=5)
+        # The bus's subscriber never retries: a failed call raises at once, and only _reconnect (under the
+        # lock) connects again.
+        self.redis = bus.subscriber()
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.lock = asyncio.Lock()
         # Invariant: a group is a key here (with at least one member) only while its channel is subscribed.
         self.members: dict[str, set[Member]] = {}
-        self.deserialize = get_channel_layer().deserialize
+        # The one reader task, kept here (the loop keeps only a weak reference) and cancelled by aclose().
         self.reader: asyncio.Task | None = None
 
     async def join(self, group: str, member: Member) -> None:
@@ -66,13 +60,13 @@ class Fanout:
             async with self.lock:
                 members = self.members.get(group)
                 if members is None:
-                    await self.pubsub.subscribe(self.prefix + group)
+                    await self.pubsub.subscribe(bus.channel(group))
                     members = self.members[group] = set()
                 members.add(member)
         else:
             members.add(member)  # already subscribed: no await between the check and the add
         if self.reader is None:
-            self.reader = asyncio.ensure_future(self._read())
+            self.reader = asyncio.get_running_loop().create_task(self._read(), name="fanout-reader")
 
     async def leave(self, group: str, member: Member) -> None:
         """Remove a member; the last one out unsubscribes (a Redis error is logged: the reconnect drops it)."""
@@ -88,7 +82,7 @@ class Fanout:
             if group in self.members:
                 return  # joined and subscribed again meanwhile
             try:
-                await self.pubsub.unsubscribe(self.prefix + group)
+                await self.pubsub.unsubscribe(bus.channel(group))
             except (OSError, RedisError):
                 logger.warning("unsubscribing from %s failed; the next reconnect drops it", group, exc_info=True)
 
@@ -100,7 +94,7 @@ class Fanout:
                 return
             try:
                 await self.pubsub.connect()  # redis-py's connect callback subscribes to its channels again
-                wanted = {(self.prefix + group).encode() for group in self.members}
+                wanted = {bus.channel(group).encode() for group in self.members}
                 stale = [channel for channel in self.pubsub.channels if channel not in wanted]
                 if stale:  # left while Redis was away, when their UNSUBSCRIBE failed
                     await self.pubsub.unsubscribe(*stale)
@@ -153,8 +147,12 @@ class Fanout:
         holding: set[Member] = set()
         try:
             for message in batch:
-                group = message["channel"].decode()[len(self.prefix):]
-                decoded = self.deserialize(message["data"])
+                try:
+                    group, decoded = bus.group_of(message["channel"]), bus.decode(message["data"])
+                except ValueError:
+                    # Only this project publishes on its channels; a stray message must not stop the reader.
+                    logger.warning("dropped a message on %r that is not a bus message", message["channel"])
+                    continue
                 if "text" in decoded:
                     decoded["prepared"] = Outbound(decoded["text"])  # framed once, for all members
                 for member in list(self.members.get(group, ())):
@@ -169,6 +167,18 @@ class Fanout:
             for member in holding:
                 member.release_writes()
 
+    async def aclose(self) -> None:
+        """Cancel the reader and close the pub/sub connection; this loop's next fanout() starts afresh."""
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])  # returns once it ended; a cancellation of the caller still propagates
+        await self.pubsub.aclose()
+        await self.redis.aclose()
+        loop = asyncio.get_running_loop()
+        if _by_loop.get(loop) is self:
+            del _by_loop[loop]
+
 
 _by_loop: dict[asyncio.AbstractEventLoop, Fanout] = {}
 
@@ -181,3 +191,10 @@ def fanout() -> Fanout:
             del _by_loop[stale]
         _by_loop[loop] = Fanout()
     return _by_loop[loop]
+
+
+async def aclose_fanout() -> None:
+    """Close this event loop's fan-out, if it has one (at shutdown, or when a test's loop ends)."""
+    instance = _by_loop.get(asyncio.get_running_loop())
+    if instance is not None:
+        await instance.aclose()

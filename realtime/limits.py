@@ -1,5 +1,6 @@
-"""The limits a connection lives under (docs/protocol.md states each one and its close code): messages per second,
-connections per user and waiting to authenticate, subscriptions per connection."""
+"""The limits a connection lives under: messages per second, connections per user and waiting, subscriptions.
+
+docs/protocol.md states each limit and its close code."""
 
 import time
 from collections.abc import Callable

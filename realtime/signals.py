@@ -1,14 +1,31 @@
-"""Hooks on users: a deactivated or deleted user's connections are closed, and so are all of them when the password
-changes and a session's when it logs out; a staff change is applied live."""
+"""Receivers that turn what papers and auth announce into broadcasts: committed paper events go to their groups, a
+deleted or re-owned paper ends its subscriptions; a deactivated or deleted user's connections are closed, and so
+are all of them when the password changes and a session's when it logs out; a staff change is applied live."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from papers.accounts import password_changed
+from papers.signals import event_committed, paper_access_changed, password_changed
 
-from .broadcast import broadcast_control, session_connections_group, user_connections_group
+from .broadcast import (
+    broadcast_control,
+    broadcast_event,
+    paper_group,
+    session_connections_group,
+    user_connections_group,
+)
+
+
+def paper_event_committed(sender, payload: dict, owner_id=None, **kwargs) -> None:
+    """Publish a paper event papers logged and committed (sent after commit already)."""
+    broadcast_event(payload, owner_id=owner_id)
+
+
+def paper_access_revoked(sender, paper_id: str, reason: str, **kwargs) -> None:
+    """Tell every subscriber of the paper that it is gone or to re-check access (sent after commit already)."""
+    broadcast_control(paper_group(paper_id), {"type": "paper.revoked", "paper_id": str(paper_id), "reason": reason})
 
 
 def revoke_user_connections(user_id: int, reason: str = "inactive") -> None:
@@ -49,6 +66,8 @@ def session_logged_out(sender, request=None, **kwargs) -> None:
 def connect() -> None:
     """Connect the hooks once (called from RealtimeConfig.ready)."""
     user_model = get_user_model()
+    event_committed.connect(paper_event_committed, dispatch_uid="realtime.paper_event_committed")
+    paper_access_changed.connect(paper_access_revoked, dispatch_uid="realtime.paper_access_revoked")
     post_save.connect(user_saved, sender=user_model, dispatch_uid="realtime.user_saved")
     post_delete.connect(user_deleted, sender=user_model, dispatch_uid="realtime.user_deleted")
     password_changed.connect(user_password_changed, dispatch_uid="realtime.user_password_changed")

@@ -20,6 +20,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ["PAPERPIPELINE_VAR_DIR"] = str(var_dir)
     os.environ["MEDIA_ROOT"] = str(var_dir / "media")
     os.environ["DJANGO_HTTPS"] = "false"  # the test clients, browsers included, speak plain http
+    # The realtime bus follows REDIS_URL here: tests never publish to a Redis named for the deployment.
+    os.environ.pop("REALTIME_REDIS_URL", None)
     if os.environ.get("TEST_REDIS_URL"):
         os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     else:

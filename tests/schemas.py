@@ -2,6 +2,8 @@
 
 import jsonschema
 
+from papers.pipeline.types import ENTITY_TYPES, RELATIONSHIP_TYPES
+
 TIMESTAMP = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"}
 UUID = {"type": "string", "pattern": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
@@ -29,7 +31,7 @@ SPEC_SCHEMAS = {
         "entity_extracted",
         {
             "entity_id": {"type": "string", "minLength": 1},
-            "entity_type": {"enum": ["MODEL", "DATASET", "METRIC", "TASK", "METHOD"]},
+            "entity_type": {"enum": list(ENTITY_TYPES)},
             "entity_name": {"type": "string", "minLength": 1},
             "confidence": UNIT,
         },
@@ -38,7 +40,7 @@ SPEC_SCHEMAS = {
         "relationship_extracted",
         {
             "relationship_id": {"type": "string", "minLength": 1},
-            "relationship_type": {"enum": ["TRAINED_ON", "EVALUATED_ON", "OUTPERFORMS", "USES"]},
+            "relationship_type": {"enum": list(RELATIONSHIP_TYPES)},
             "source_id": {"type": "string", "minLength": 1},
             "target_id": {"type": "string", "minLength": 1},
             "confidence": UNIT,

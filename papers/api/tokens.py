@@ -11,16 +11,14 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from .errors import error_response
+
 
 def locked_out_response() -> Response:
     """429 for a client django-axes locked out (by account or by address), with when to try again."""
     seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
     detail = f"Too many failed login attempts; try again in {seconds} seconds."
-    return Response(
-        {"detail": detail, "code": "locked_out"},
-        status=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers={"Retry-After": str(seconds)},
-    )
+    return error_response(detail, "locked_out", status.HTTP_429_TOO_MANY_REQUESTS, {"Retry-After": str(seconds)})
 
 
 class BoundedTokenObtainPairSerializer(TokenObtainPairSerializer):

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from .. import selectors, services
 from ..models import Paper
 from ..views import paper_file_response
+from .errors import Conflict
 from .serializers import (
     EntitySerializer,
     PaperEventSerializer,
@@ -28,8 +29,8 @@ MAX_SEQ = 2**63 - 1  # the database's bigint
 
 
 def _as_api_error(exc: DjangoValidationError, field: str) -> ValidationError:
-    """Turn a service's ValidationError into a 400 naming the field and a stable code."""
-    return ValidationError({field: [exc.messages[0]], "code": exc.code or "invalid"})
+    """Turn a service's ValidationError into a 400 naming the field, with the service's stable code."""
+    return ValidationError({field: [exc.messages[0]]}, code=exc.code or "invalid")
 
 
 class FirstRenderer(BaseContentNegotiation):
@@ -42,10 +43,18 @@ class FirstRenderer(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+class PaperVisible(permissions.BasePermission):
+    """Object-level form of the access rule the queryset already applies (papers.selectors.paper_visible_to)."""
+
+    def has_object_permission(self, request: Request, view, obj: Paper) -> bool:
+        return selectors.paper_visible_to(request.user, obj.owner_id)
+
+
 class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Papers of the requesting user (all papers for staff)."""
 
     serializer_class = PaperSerializer
+    permission_classes = [permissions.IsAuthenticated, PaperVisible]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
@@ -89,7 +98,7 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         paper = self.get_object()
         since = request.query_params.get("since", "0")
         if not (since.isascii() and since.isdigit()) or int(since) > MAX_SEQ:
-            raise ValidationError({"since": ["Must be a non-negative integer seq."], "code": "invalid_since"})
+            raise ValidationError({"since": ["Must be a non-negative integer seq."]}, code="invalid_since")
         events = list(selectors.paper_events_since(paper_id=paper.pk, since=int(since), limit=EVENT_PAGE_LIMIT + 1))
         more = len(events) > EVENT_PAGE_LIMIT
         events = events[:EVENT_PAGE_LIMIT]
@@ -115,8 +124,9 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         return self._lifecycle(services.paper_cancel)
 
     def _lifecycle(self, service) -> Response:
+        """Apply a lifecycle service; a refusal from the paper's state is a 409 with the service's code."""
         try:
             paper = service(paper=self.get_object())
         except DjangoValidationError as exc:
-            return Response({"detail": exc.messages[0], "code": exc.code}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(exc.messages[0], code=exc.code or Conflict.default_code) from exc
         return Response(PaperSerializer(get_object_or_404(Paper, pk=paper.pk)).data)

@@ -7,9 +7,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from .types import ENTITY_TYPES, check_types
 from .vocabulary import BLOCKED_PHRASES, VOCABULARY
 
-ENTITY_TYPES = ("MODEL", "DATASET", "METRIC", "TASK", "METHOD")
+__all__ = ["ENTITY_TYPES"]  # re-exported: the entity types are defined in types.py
 
 # Confidence = base of the strongest match kind + 0.05 per extra mention (bonus capped at 0.25), at most 0.99.
 # Gazetteer entities thus stay <= 0.85, so only the paper's own contribution (title/"we propose") reaches 0.9+.
@@ -289,6 +290,7 @@ _KIND_NOUNS = {
     ),
     **dict.fromkeys("dataset corpus benchmark collection suite".split(), "DATASET"),
 }
+check_types("entity", _KIND_NOUNS.values(), ENTITY_TYPES)
 
 
 def _is_name_like(token: str) -> bool:

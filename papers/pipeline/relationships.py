@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .entities import OWN_CONTRIBUTION_CONFIDENCE, FoundEntity, Mention, find_mentions
+from .types import ENTITY_TYPES, RELATIONSHIP_TYPES, check_types
 
-RELATIONSHIP_TYPES = ("TRAINED_ON", "EVALUATED_ON", "OUTPERFORMS", "USES")
+__all__ = ["RELATIONSHIP_TYPES"]  # re-exported: the relationship types are defined in types.py
 
 EVIDENCE_MAX_CHARS = 300
 # Pairs further apart than this in one sentence (in characters, or in other names between them, as in a long
@@ -39,6 +40,12 @@ class FoundRelationship:
     evidence: str
 
 
+def _check_rule(rule: _Rule | _ContextRule) -> None:
+    """A rule names only defined types."""
+    check_types("relationship", [rule.relationship_type], RELATIONSHIP_TYPES)
+    check_types("entity", rule.sources | rule.targets, ENTITY_TYPES)
+
+
 @dataclass(frozen=True)
 class _Rule:
     relationship_type: str
@@ -47,6 +54,9 @@ class _Rule:
     trigger: re.Pattern[str]
     reverse: bool = False  # True: the second mention is the source ("X is outperformed by Y")
     strength: str = "between"
+
+    def __post_init__(self) -> None:
+        _check_rule(self)
 
 
 def _rule(kind: str, sources: str, targets: str, trigger: str, **options: object) -> _Rule:
@@ -125,6 +135,10 @@ class _ContextRule:
     targets: frozenset[str]
     before: re.Pattern[str]
     between: re.Pattern[str]
+
+    def __post_init__(self) -> None:
+        _check_rule(self)
+
 
 
 _ARTICLES = r"(?:(?:the|our|a|an|its|their)\s+)?"

@@ -10,27 +10,12 @@ from collections.abc import Callable
 
 import pypdfium2 as pdfium
 
+from .content import PDF, sniff_file
 from .vocabulary import COMPOUND_TAILS, HYPHEN_PREFIXES
 
-PDF_MAGIC = b"%PDF-"
-# The PDF header may follow some junk; readers accept it within the first KiB.
-PDF_HEADER_WINDOW = 1024
-SNIFF_BYTES = 8192
 # Defaults of extract_text's limits (the service passes PAPER_MAX_PAGES and PAPER_MAX_TEXT_CHARS).
 MAX_PAGES = 500
 MAX_TEXT_CHARS = 2_000_000
-
-# Signatures of binary formats that are neither PDF nor text.
-BINARY_MAGICS: tuple[bytes, ...] = (
-    b"PK\x03\x04",  # zip, docx, epub
-    b"\x89PNG",
-    b"\xff\xd8\xff",  # jpeg
-    b"GIF8",
-    b"\xd0\xcf\x11\xe0",  # legacy MS Office
-    b"\x1f\x8b",  # gzip
-    b"{\\rtf",
-)
-
 
 class TextExtractionError(Exception):
     """Raised when a file cannot be turned into text."""
@@ -57,14 +42,17 @@ def extract_text(
     raises the limit instead.
     """
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES)
+        sniffed = sniff_file(path)  # the rule the upload was validated by
     except OSError as exc:
         raise TextExtractionError(f"Cannot read the file: {exc.strerror or exc}") from exc
-    if PDF_MAGIC in head[:PDF_HEADER_WINDOW]:
+    if sniffed.reason == "not_utf8":
+        raise TextExtractionError("The file is not valid UTF-8 text.", code="decode_failed")
+    if sniffed.content_type is None:
+        raise TextExtractionError("Only PDF and plain-text files are supported.", code="unsupported_type")
+    if sniffed.content_type == PDF:
         pages = _pdf_pages(path, on_page, max_pages=max_pages, max_chars=max_chars)
     else:
-        pages = [_plain_text(path, head, max_chars=max_chars)]
+        pages = [_plain_text(path, max_chars=max_chars)]
         if on_page is not None:
             on_page(1, 1)
     text = normalize_text("\n\n".join(pages))
@@ -131,22 +119,14 @@ def _pdf_page_text(document: pdfium.PdfDocument, index: int, max_chars: int) -> 
             page.close()
 
 
-def _plain_text(path: str, head: bytes, *, max_chars: int) -> str:
-    """Decode a plain-text file strictly, refusing binaries, invalid UTF-8 and more than max_chars characters."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"  # the BOM tells the byte order
-    elif head.startswith(BINARY_MAGICS) or b"\x00" in head:
-        raise TextExtractionError("Only PDF and plain-text files are supported.", code="unsupported_type")
-    else:
-        encoding = "utf-8-sig"
+def _plain_text(path: str, *, max_chars: int) -> str:
+    """Decode a file sniffed as text strictly as UTF-8 (a BOM dropped), refusing more than max_chars characters."""
     try:
-        with open(path, encoding=encoding, errors="strict", newline="") as handle:
+        with open(path, encoding="utf-8-sig", errors="strict", newline="") as handle:
             text = handle.read(max_chars + 1)
     except UnicodeDecodeError as exc:
-        raise TextExtractionError(
-            f"The file is not valid {encoding.upper().replace('-SIG', '')} text (byte {exc.start}).",
-            code="decode_failed",
-        ) from exc
+        message = f"The file is not valid UTF-8 text (byte {exc.start})."
+        raise TextExtractionError(message, code="decode_failed") from exc
     except OSError as exc:
         raise TextExtractionError(f"Cannot read the file: {exc.strerror or exc}") from exc
     if len(text) > max_chars:

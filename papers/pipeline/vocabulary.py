@@ -1,5 +1,7 @@
 """Curated gazetteer of ML models, datasets, metrics, tasks and methods: canonical name -> aliases."""
 
+from .types import ENTITY_TYPES, check_types
+
 # Matching rules (applied in entities.py): an alias written with any uppercase letter or digit is matched
 # case-sensitively (so "RACE" is not "race", "EM" is not "em"); an all-lowercase alias is matched ignoring
 # case, and a hyphenated lowercase alias also matches its spaced and joined spellings ("pre training",
@@ -356,6 +358,7 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
     "TASK": TASKS,
     "METHOD": METHODS,
 }
+check_types("entity", VOCABULARY, ENTITY_TYPES)
 
 # Phrases that contain a vocabulary term without meaning it; as longer matches they swallow the term.
 BLOCKED_PHRASES: tuple[str, ...] = (

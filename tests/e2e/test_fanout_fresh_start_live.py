@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 
 from paperpipeline.redis_server import start_redis_server
 from papers.models import Paper
-from realtime import broadcast
+from realtime import bus
 from realtime.broadcast import broadcast_event, paper_group
 from tests.conftest import token_for
 from tests.e2e.conftest import running_system
@@ -86,14 +86,14 @@ def until_subscribed(client: redis.Redis, channel: str) -> int:
     return count
 
 
-async def one_fresh_start(tmp_path, index: int, users, paper, monkeypatch, prefix: str) -> dict:
+async def one_fresh_start(tmp_path, index: int, users, paper, monkeypatch) -> dict:
     """Start Redis and Daphne afresh, subscribe every client at once, publish, and report what happened."""
     redis_process, url = start_redis_server(workdir=tmp_path / f"redis-{index}")
     client = redis.Redis.from_url(url)
-    # broadcast_event publishes on the process's pooled client: point it at this start's Redis.
-    monkeypatch.setattr(broadcast, "_client", client)
+    # broadcast_event publishes on the bus's pooled client: point it at this start's Redis.
+    monkeypatch.setattr(bus, "_client", client)
     paper_id = str(paper.pk)
-    channel = f"{prefix}__group__{paper_group(paper_id)}"  # as realtime.broadcast names it
+    channel = bus.channel(paper_group(paper_id))
     try:
         with running_system(redis_url=url, name=f"fanout{index}-", only=("daphne",)) as system:
             sockets = await asyncio.gather(*(subscribe(system.ws_url, user, paper_id) for user in users))
@@ -112,11 +112,8 @@ async def one_fresh_start(tmp_path, index: int, users, paper, monkeypatch, prefi
         redis_process.wait(timeout=10)
 
 
-async def test_concurrent_first_subscribers_share_one_connection_and_get_every_event(
-    crowd, tmp_path, monkeypatch, settings
-):
+async def test_concurrent_first_subscribers_share_one_connection_and_get_every_event(crowd, tmp_path, monkeypatch):
     users, paper = crowd
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
-    runs = [await one_fresh_start(tmp_path, index, users, paper, monkeypatch, prefix) for index in range(STARTS)]
+    runs = [await one_fresh_start(tmp_path, index, users, paper, monkeypatch) for index in range(STARTS)]
     expected = {"received": [EVENTS] * CLIENTS, "pubsub_connections": 1, "paper_subscribers": 1}
     assert runs == [expected] * STARTS, "\n".join(f"start {i + 1}: {run}" for i, run in enumerate(runs))

@@ -198,7 +198,7 @@ def test_the_embedded_redis_refuses_clients_without_its_password(launcher):
     children = launcher.wait_ready()
     port = next(c.laddr.port for c in children["redis"].net_connections() if c.status == psutil.CONN_LISTEN)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(b"PUBLISH asgi__group__papers forged\r\n")
+        sock.sendall(b"PUBLISH paperpipeline:papers.all forged\r\n")
         assert sock.recv(100).startswith(b"-NOAUTH"), "an unauthenticated client could publish"
     # The application processes have the password; the console shows it masked, and it is not on any command line.
     password = re.search(r"redis://:([^@]+)@", children["daphne"].environ()["REDIS_URL"]).group(1)

@@ -32,7 +32,7 @@ def test_each_start_gets_a_random_password_no_client_gets_in_without(tmp_path, s
     servers += [first, second]
     a, b = urlsplit(first_url), urlsplit(second_url)
     assert a.hostname == "127.0.0.1" and len(a.password) >= 32 and a.password != b.password
-    assert unauthenticated(a.port, b"PUBLISH asgi__group__user.1 forged\r\n").startswith(b"-NOAUTH")
+    assert unauthenticated(a.port, b"PUBLISH paperpipeline:user.1 forged\r\n").startswith(b"-NOAUTH")
     assert unauthenticated(a.port, b"AUTH wrong\r\n").startswith(b"-WRONGPASS")
     assert redis.Redis.from_url(first_url).ping()
     assert a.password not in " ".join(psutil.Process(first.pid).cmdline())

@@ -58,7 +58,7 @@ def test_upload_text_file_without_title_uses_the_file_name(api):
 @pytest.mark.parametrize(
     "upload, code",
     [
-        (SimpleUploadedFile("empty.pdf", b"", content_type="application/pdf"), None),
+        (SimpleUploadedFile("empty.pdf", b"", content_type="application/pdf"), "empty"),  # DRF's FileField
         (SimpleUploadedFile("image.png", b"\x89PNG\r\n\x1a\n\x00\x00binary"), "unsupported_type"),
         (SimpleUploadedFile("latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1")), "unsupported_type"),
     ],
@@ -66,15 +66,15 @@ def test_upload_text_file_without_title_uses_the_file_name(api):
 def test_bad_uploads_get_a_clear_400_and_store_nothing(api, upload, code):
     response = api.post("/api/papers/", {"file": upload}, format="multipart")
     assert response.status_code == 400
-    assert response.data["file"][0]
-    if code:
-        assert response.data["code"] == code
+    assert response.data == {"detail": response.data["fields"]["file"][0], "code": code,
+                             "fields": {"file": [response.data["detail"]]}}
     assert Paper.objects.count() == 0
 
 
 def test_missing_file_is_a_400(api):
     response = api.post("/api/papers/", {"title": "x"}, format="multipart")
-    assert response.status_code == 400 and "file" in response.data
+    assert response.status_code == 400
+    assert response.data["code"] == "required" and list(response.data["fields"]) == ["file"]
 
 
 @override_settings(PAPER_MAX_UPLOAD_BYTES=1000)
@@ -82,7 +82,9 @@ def test_too_large_upload_is_a_400(api):
     upload = SimpleUploadedFile("big.pdf", make_pdf("x " * 2000), content_type="application/pdf")
     response = api.post("/api/papers/", {"file": upload}, format="multipart")
     assert response.status_code == 400 and response.data["code"] == "file_too_large"
-    assert "limit is 1000 bytes" in response.data["file"][0]
+    assert "limit is 1000 bytes" in response.data["detail"] and response.data["fields"]["file"] == [
+        response.data["detail"]
+    ]
 
 
 def test_users_see_only_their_papers_and_staff_see_all(api, user, other_user, staff_user, text_upload):

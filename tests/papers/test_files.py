@@ -54,7 +54,7 @@ def upload(api, name: str, content: bytes):
 def test_only_pdf_and_txt_names_matching_their_content_are_accepted(api, name, content, code):
     response = upload(api, name, content)
     assert response.status_code == 400, response.data
-    assert response.data["code"] == code and response.data["file"][0]
+    assert response.data["code"] == code and response.data["fields"]["file"] == [response.data["detail"]]
     assert not Paper.objects.exists()
 
 

@@ -100,10 +100,10 @@ def test_plain_text_round_trip_with_bom_and_single_page_callback(tmp_path):
     assert calls == [(1, 1)]
 
 
-def test_plain_text_in_utf16_with_bom(tmp_path):
+def test_plain_text_in_utf16_is_refused_like_the_upload_refuses_it(tmp_path):
     path = tmp_path / "paper.txt"
     path.write_bytes("Résumé of GPT-2".encode("utf-16"))
-    assert extract_text(str(path)) == "Résumé of GPT-2"
+    assert error_code(path) == "unsupported_type"
 
 
 def test_invalid_utf8_fails_instead_of_mangling(tmp_path):

@@ -1,4 +1,4 @@
-"""Consumer tests through the full ASGI stack on the real Redis channel layer of the test session."""
+"""Consumer tests through the full ASGI stack on the real Redis (the realtime bus) of the test session."""
 
 import asyncio
 import json
@@ -241,7 +241,7 @@ async def test_system_topic_receives_system_status(user):
 
 
 async def test_sync_publisher_reaches_async_subscribers_through_redis(user):
-    """broadcast_event from sync code (Celery, signals) uses the layer's own channel naming."""
+    """broadcast_event from sync code (Celery, signals) reaches the fan-out through the bus's channels."""
     ws = await connected(user)
     await send(ws, {"type": "subscribe", "topic": "system"})
     event = SystemStatusEvent(queue_size=9, active_workers=0, processing_rate=0.0, system_load=0.0)

@@ -1,5 +1,6 @@
 """Unit tests: every event type's wire form matches the specification's schema."""
 
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -8,7 +9,7 @@ import jsonschema
 import pytest
 
 from realtime import events
-from tests.schemas import SPEC_SCHEMAS
+from tests.schemas import SPEC_SCHEMAS, WIRE_SCHEMAS
 
 PAPER = "123e4567-e89b-12d3-a456-426614174000"
 WHEN = datetime(2025, 3, 1, 10, 35, tzinfo=UTC)
@@ -90,3 +91,16 @@ def test_encode_is_compact_json():
     text = events.encode(BUILT["system_status"].to_dict())
     assert " " not in text
     assert json.loads(text)["queue_size"] == 5
+
+
+def test_a_logged_event_carries_seq_and_event_id_last():
+    event_id = uuid.uuid4()
+    logged = dataclasses.replace(BUILT["entity_extracted"], seq=7, event_id=event_id)
+    wire = logged.to_dict()
+    jsonschema.validate(wire, WIRE_SCHEMAS["entity_extracted"])
+    assert list(wire) == [*SPEC_EXAMPLES["entity_extracted"], "seq", "event_id"]
+    assert (wire["seq"], wire["event_id"]) == (7, str(event_id))
+
+
+def test_an_unlogged_event_has_neither_key():
+    assert not {"seq", "event_id"} & set(BUILT["error"].to_dict())

@@ -11,8 +11,10 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from papers.models import PaperStatus
+from realtime import bus
 from realtime.broadcast import broadcast_control, paper_group
 from realtime.fanout import Fanout, fanout
+from realtime.protocol import CLOSE_AUTHENTICATION_TIMEOUT
 from tests.conftest import communicator, token_for
 from tests.realtime.test_consumer import TIMEOUT, connected, make_paper, send, set_status
 
@@ -42,15 +44,12 @@ async def fresh_fanout():
     """A fan-out of its own, as a freshly started Daphne has: no connection to Redis yet."""
     instance = Fanout()
     yield instance
-    if instance.reader is not None:
-        instance.reader.cancel()
-    await instance.pubsub.aclose()
-    await instance.redis.aclose()
+    await instance.aclose()
 
 
 def failing_once(command, channel_part: str):
-    """Wrap PubSub.subscribe (or unsubscribe) so its first call for a channel naming channel_part fails as a lost
-    Redis would."""
+    """Wrap PubSub.subscribe (or unsubscribe) so its first call for a channel containing channel_part fails as a
+    lost Redis would."""
     failed = []
 
     async def command_or_fail(*channels):
@@ -89,7 +88,7 @@ async def test_concurrent_first_joins_open_one_connection_and_every_member_is_fe
 
 async def test_a_failed_subscribe_registers_nobody_and_the_next_join_subscribes(fresh_fanout):
     first, second = Recorder(), Recorder()
-    fresh_fanout.pubsub.subscribe = failing_once(fresh_fanout.pubsub.subscribe, "__group__rollback")
+    fresh_fanout.pubsub.subscribe = failing_once(fresh_fanout.pubsub.subscribe, bus.channel("rollback"))
     with pytest.raises(redis.ConnectionError):
         await fresh_fanout.join("rollback", first)
     assert "rollback" not in fresh_fanout.members, "no member, no group left as if it were subscribed"
@@ -106,7 +105,7 @@ async def test_a_subscription_whose_subscribe_failed_is_answered_and_the_next_cl
     paper_id = str(paper.pk)
     unlucky, lucky = await connected(user), await connected(user)
     shared = fanout()
-    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, paper_group(paper_id))
+    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, bus.channel(paper_group(paper_id)))
     try:
         reply = await send(unlucky, {"type": "subscribe", "paper_id": paper_id, "id": "s"})
         assert (reply["type"], reply["code"], reply["id"]) == ("error", "internal_error", "s"), reply
@@ -124,7 +123,7 @@ async def test_a_subscription_whose_subscribe_failed_is_answered_and_the_next_cl
 
 def subscriber_counts(channels: list[str], expected: list[int]) -> list[int]:
     """Poll Redis's subscriber counts of some channels until they are as expected (Redis has no event for it)."""
-    client = redis.Redis.from_url(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+    client = redis.Redis.from_url(settings.REALTIME_REDIS_URL)
     deadline = time.monotonic() + TIMEOUT
     while (counts := [count for _, count in client.pubsub_numsub(*channels)]) != expected:
         if time.monotonic() > deadline:
@@ -142,14 +141,14 @@ async def test_after_losing_its_connection_the_reader_reconnects_once_with_the_g
     await fresh_fanout.join("reconnect.left", left)
     # A leave whose UNSUBSCRIBE fails, as with Redis away, is logged; its channel stays subscribed until then.
     unsubscribe = fresh_fanout.pubsub.unsubscribe
-    fresh_fanout.pubsub.unsubscribe = failing_once(unsubscribe, "__group__reconnect.left")
+    fresh_fanout.pubsub.unsubscribe = failing_once(unsubscribe, bus.channel("reconnect.left"))
     await fresh_fanout.leave("reconnect.left", left)
     fresh_fanout.pubsub.unsubscribe = unsubscribe
-    channels = [fresh_fanout.prefix + "reconnect.kept", fresh_fanout.prefix + "reconnect.left"]
+    channels = [bus.channel("reconnect.kept"), bus.channel("reconnect.left")]
     assert await asyncio.to_thread(subscriber_counts, channels, [1, 1]) == [1, 1]
 
     host, port = fresh_fanout.pubsub.connection._writer.get_extra_info("sockname")[:2]
-    killer = aioredis.Redis.from_url(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+    killer = aioredis.Redis.from_url(settings.REALTIME_REDIS_URL)
     assert await killer.client_kill_filter(addr=f"{host}:{port}") == 1  # Redis drops the fan-out's connection
     await killer.aclose()
 
@@ -175,7 +174,7 @@ async def test_interleaved_joins_and_leaves_keep_redis_subscribed_to_exactly_the
     # And at the end, concurrently: everyone leaves one group, and someone joins another.
     await asyncio.gather(*(fresh_fanout.leave("churn.0", member) for member in members),
                          fresh_fanout.join("churn.1", members[0]))
-    channels = [fresh_fanout.prefix + group for group in groups]
+    channels = [bus.channel(group) for group in groups]
     expected = [1 if group in fresh_fanout.members else 0 for group in groups]
     assert expected[:2] == [0, 1]
     assert await asyncio.to_thread(subscriber_counts, channels, expected) == expected
@@ -185,7 +184,7 @@ async def test_interleaved_joins_and_leaves_keep_redis_subscribed_to_exactly_the
 async def test_a_topic_subscription_whose_subscribe_failed_is_not_kept(user):
     ws = await connected(user)
     shared = fanout()
-    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, f"__group__user.{user.pk}")
+    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, bus.channel(f"user.{user.pk}"))
     try:
         reply = await send(ws, {"type": "subscribe", "topic": "papers", "id": "s"})
     finally:
@@ -199,7 +198,7 @@ async def test_a_topic_subscription_whose_subscribe_failed_is_not_kept(user):
 async def test_a_connection_whose_revocation_group_cannot_be_joined_stays_unauthenticated(user):
     ws = await connected()
     shared = fanout()
-    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, f"__group__conn.user.{user.pk}")
+    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, bus.channel(f"conn.user.{user.pk}"))
     try:
         reply = await send(ws, {"type": "authenticate", "token": token_for(user), "id": "a"})
     finally:
@@ -213,12 +212,14 @@ async def test_a_connection_whose_revocation_group_cannot_be_joined_stays_unauth
     await ws.disconnect()
 
 
-async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authenticated_by_it(user):
+async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authenticated_by_it(user, settings):
     from tests.realtime.test_access import session_cookie
+    from tests.realtime.test_lifecycle import expect_error_then_close
 
+    settings.WS_AUTH_TIMEOUT = 1.0
     cookie = await session_cookie(user)
     shared = fanout()
-    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, "__group__conn.session.")
+    shared.pubsub.subscribe = failing_once(shared.pubsub.subscribe, bus.channel("conn.session."))
     ws = communicator(headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)])
     try:
         assert (await ws.connect(timeout=TIMEOUT))[0]
@@ -229,4 +230,5 @@ async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authe
     # A logout could not close it, so the session does not speak for it: it must authenticate itself.
     reply = await send(ws, {"type": "subscribe", "topic": "papers", "id": "s"})
     assert (reply["type"], reply["code"]) == ("error", "not_authenticated"), reply
-    await ws.disconnect()
+    # ... under the deadline every unauthenticated connection has.
+    await expect_error_then_close(ws, "authentication_timeout", CLOSE_AUTHENTICATION_TIMEOUT)

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from channels.layers import get_channel_layer
 
+from realtime import bus
 from realtime.broadcast import broadcast_event, layer_message, paper_group
 from realtime.events import SystemStatusEvent
 from realtime.fanout import fanout
@@ -112,9 +112,8 @@ class SocketlessProtocol:
 
 
 def redis_message(group: str, payload: dict, owner_id: int) -> dict:
-    """A message as the fan-out reads it from Redis: the group's channel and the layer's serialization."""
-    return {"channel": (fanout().prefix + group).encode(), "data": get_channel_layer().serialize(
-        layer_message(payload, owner_id))}
+    """A message as the fan-out reads it from Redis: the group's bus channel and the bus's encoding."""
+    return {"channel": bus.channel(group).encode(), "data": bus.encode(layer_message(payload, owner_id))}
 
 
 async def test_the_too_slow_error_is_the_last_message_before_the_close_even_mid_batch(user, settings):

@@ -1,0 +1,41 @@
+"""The layer contracts of .importlinter hold, and they catch a dependency that runs the wrong way."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    """Run import-linter on the project's packages found in cwd."""
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_the_project_keeps_its_import_contracts():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_papers_module_importing_realtime_breaks_the_contract(tmp_path):
+    for package in ("papers", "realtime", "paperpipeline"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / ".importlinter", tmp_path)
+    with open(tmp_path / "papers" / "selectors.py", "a") as module:
+        module.write("\nfrom realtime import fanout  # noqa: E402,F401\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "papers.selectors -> realtime.fanout" in result.stdout, result.stdout
+
+
+def test_the_consumer_importing_the_daphne_transport_breaks_the_contract(tmp_path):
+    for package in ("papers", "realtime", "paperpipeline"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / ".importlinter", tmp_path)
+    with open(tmp_path / "realtime" / "consumers.py", "a") as module:
+        module.write("\nfrom realtime.transport import daphne  # noqa: E402,F401\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "realtime.consumers -> realtime.transport.daphne" in result.stdout, result.stdout
