@@ -307,16 +307,14 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     async def __call__(self, scope, receive, send) -> None:
         """Deliver through the writer of the server this runs on; every other ASGI message out (replies,
-        errors, the close) goes after the events the writer collected before it.
+        errors, the close) goes through it too, after the events before it.
 
-        send_json() goes around send(), so the ASGI send itself is where the collected events go first."""
+        send_json() goes around send(), so the ASGI send itself is where those messages enter the writer."""
         self.delivery = Delivery(writer_for(scope, send), settings.WS_SLOW_CLIENT_MAX_BYTES, self._too_slow)
-
-        async def after_collected_events(message: dict[str, Any]) -> None:
-            self.delivery.release()
-            await send(message)
-
-        await super().__call__(scope, receive, after_collected_events)
+        try:
+            await super().__call__(scope, receive, self.delivery.send_message)
+        finally:
+            self.delivery.stop()  # also when the application ends without a disconnect (cancelled, failed)
 
     def hold_writes(self) -> None:
         """The fan-out starts a batch: collect this connection's frames until release_writes()."""

@@ -64,11 +64,20 @@ class Delivery:
         """The fan-out ended its batch, or another message is about to be sent: write what was collected."""
         self.writer.release()
 
+    async def send_message(self, message: dict) -> None:
+        """Send a message other than an event (a reply, an error, the close) after the events sent before it.
+        Once the closing error is due while the socket is backed up, events not written yet are dropped first
+        (the client resumes with `since`), so the error and the close are not queued behind them."""
+        if self.closing and self.writer.paused:
+            self.writer.discard_events()
+        await self.writer.send_message(message)
+
     def stop(self) -> None:
-        """The connection ended: cancel the flusher."""
+        """The connection ended: cancel the flusher and stop the writer (and its task)."""
         if self.flusher is not None:
             self.flusher.cancel()
             self.flusher = None
+        self.writer.stop()
 
     async def _flush_when_writable(self) -> None:
         """Once the socket drained, send the latest held progress of each paper."""

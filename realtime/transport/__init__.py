@@ -2,8 +2,10 @@
 writer_for(), which picks the writer of the server the connection runs on.
 
 Under this project's Daphne (realtime/transport/daphne.py) a connection's writer comes in the ASGI scope: it
-writes each event's shared frame straight to the socket and reports backpressure. Under any other ASGI server
-(uvicorn) the ASGI writer (realtime/transport/asgi.py) sends events through the ASGI send, never paused.
+writes each event's shared frame straight to the socket and reports Twisted's backpressure. Under any other ASGI
+server (uvicorn) the ASGI writer (realtime/transport/asgi.py) queues every message of the connection in an
+outbox sent in order by one task, and reports backpressure from what waits there. Either way every outgoing
+message of the connection goes through its writer, and writing never waits for the socket.
 """
 
 from collections.abc import Awaitable, Callable
@@ -30,22 +32,37 @@ class Writer(Protocol):
     paused: bool  # the socket is backed up: the delivery policy holds or caps what it sends
 
     async def send_event(self, outbound: Outbound) -> None:
-        """Write one event to the socket (in order with everything written before)."""
+        """Write one event to the socket (in order with everything written before); never waits for the socket."""
+
+    async def send_message(self, message: dict[str, Any]) -> None:
+        """Send any other ASGI message (a reply, an error, the close) after every event written before it."""
 
     def hold(self) -> None:
         """Start collecting events instead of writing each: the fan-out hands out a batch."""
 
     def release(self) -> None:
-        """Write what was collected since hold(), in order; called before any other message is sent."""
+        """Write what was collected since hold(), in order; send_message() does so before its message."""
 
     def drained(self) -> Awaitable[Any]:
         """Resolves once the socket is no longer backed up."""
 
+    def discard_events(self) -> None:
+        """The connection is being closed while backed up: events not written yet may be dropped, so that the
+        messages sent next (the error, the close) do not wait behind them; the client resumes with `since`."""
 
-def writer_for(scope: dict[str, Any], send: Callable[[dict[str, Any]], Awaitable[None]]) -> Writer:
-    """The writer the server put in the scope (this project's Daphne), else one writing through ASGI `send`."""
+    def stop(self) -> None:
+        """The connection ended: stop writing, and end any task the writer keeps."""
+
+
+ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def writer_for(scope: dict[str, Any], send: ASGISend) -> Writer:
+    """The writer the server put in the scope (this project's Daphne), given the application's ASGI `send` for
+    its other messages; else one writing everything through `send`."""
     writer = scope.get("extensions", {}).get(WRITER_EXTENSION)
     if writer is not None:
+        writer.bind(send)
         return writer
     from .asgi import AsgiWriter
 

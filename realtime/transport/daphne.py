@@ -232,6 +232,7 @@ class DaphneWriter:
     def __init__(self, protocol, forward=None):
         self.protocol = protocol
         self.forward = forward  # the producer registered before (Daphne's upgraded HTTP channel), kept informed
+        self.send = None  # the application's ASGI send, for messages other than events (bind())
         self.held: list[bytes] | None = None  # frames of the batch being handed out, written by release()
         self.paused = False
         self.resumed = asyncio.Event()
@@ -266,6 +267,23 @@ class DaphneWriter:
             self.held.append(frame)
         else:
             self._write(frame)
+
+    def bind(self, send) -> None:
+        """Take the application's ASGI send (realtime.transport.writer_for), through which Daphne sends replies,
+        errors and the close."""
+        self.send = send
+
+    async def send_message(self, message) -> None:
+        """Write the frames collected so far, then send the message through Daphne: behind them on the socket."""
+        self.release()
+        await self.send(message)
+
+    def discard_events(self) -> None:
+        """Nothing to drop: every event was written to Twisted's buffer, which never makes a write wait, so the
+        closing error and the close follow them there."""
+
+    def stop(self) -> None:
+        """Nothing to stop: Twisted unregisters the producer when the connection is lost."""
 
     def hold(self) -> None:
         """Collect frames instead of writing each: one send(2) for a batch of events."""

@@ -1,4 +1,5 @@
-"""A client that stops reading, against the real Daphne: progress is coalesced, memory stays bounded, 4011 ends it."""
+"""A client that stops reading, on a real server of each kind (this project's Daphne and uvicorn): progress is
+coalesced, memory stays bounded, 4011 ends it, and the other connections of the process keep getting events."""
 
 import asyncio
 import json
@@ -15,27 +16,32 @@ from realtime.events import SystemStatusEvent
 from realtime.protocol import CLOSE_TOO_SLOW
 from tests.conftest import token_for
 from tests.e2e import rawws
-from tests.e2e.conftest import running_system
+from tests.e2e.conftest import SERVERS, running_system
 from tests.e2e.test_pipeline_live import request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def slow_system(django_db_setup):
-    """The system with the default heartbeat: a client that stops reading must fall to 4011, not to pings."""
-    with running_system(redis_url=os.environ["REDIS_URL"], name="slow-", WS_PING_INTERVAL="20",
-                        WS_PING_TIMEOUT="30") as system:
+@pytest.fixture(scope="module", params=SERVERS)
+def slow_system(request, django_db_setup):
+    """The web process with the default heartbeat, on Daphne then on uvicorn: a client that stops reading must
+    fall to 4011, not to pings."""
+    with running_system(redis_url=os.environ["REDIS_URL"], name=f"slow-{request.param}-", only=("daphne",),
+                        server=request.param, WS_PING_INTERVAL="20", WS_PING_TIMEOUT="30") as system:
         yield system
+
+
+def paper_of(user, title: str) -> Paper:
+    paper = Paper(owner=user, title=title)
+    paper.file.save(f"{title}.txt", ContentFile(b"text"), save=False)
+    paper.save()
+    return paper
 
 
 @pytest.fixture
 def owned_paper(django_user_model):
     user = django_user_model.objects.create_user(username="slowpoke", password="pw-slow-123")
-    paper = Paper(owner=user, title="slow")
-    paper.file.save("slow.txt", ContentFile(b"text"), save=False)
-    paper.save()
-    return user, paper
+    return user, paper_of(user, "slow")
 
 
 def stalled_subscriber(system, user, paper):
@@ -89,13 +95,26 @@ def read_until_closed(sock) -> tuple[list[dict], int | None, int]:
 
 async def test_a_client_that_stops_reading_is_closed_with_4011_and_costs_bounded_memory(slow_system, owned_paper):
     user, paper = owned_paper
+    read_paper = await asyncio.to_thread(paper_of, user, "read")
     sock = await asyncio.to_thread(stalled_subscriber, slow_system, user, paper)
     observer = await fast_subscriber(slow_system, user)
+    reply = await request(observer, {"type": "subscribe", "paper_id": str(read_paper.pk), "id": "r"})
+    assert reply["type"] == "subscribed", reply
     pad = "x" * 25_000
-    payloads = [
-        {"event_type": "entity_extracted", "paper_id": str(paper.pk), "seq": seq, "pad": pad} for seq in range(1, 321)
-    ]  # 8 MB aimed at a client that reads nothing
-    await asyncio.to_thread(publish, payloads, user.pk)
+    payloads = []
+    for seq in range(1, 321):  # 8 MB aimed at a client that reads nothing, each event followed by one for a reader
+        payloads.append({"event_type": "entity_extracted", "paper_id": str(paper.pk), "seq": seq, "pad": pad})
+        payloads.append({"event_type": "status_changed", "paper_id": str(read_paper.pk), "seq": seq})
+    publishing = asyncio.create_task(asyncio.to_thread(publish, payloads, user.pk))
+    # The reading client gets every one of its events while the other socket is backed up: the process's
+    # fan-out never waits for one connection.
+    read = []
+    async with asyncio.timeout(60):
+        while len(read) < 320:
+            if (message := json.loads(await observer.recv())).get("event_type") != "system_status":
+                read.append((message["paper_id"], message["seq"]))
+    assert read == [(str(read_paper.pk), seq) for seq in range(1, 321)]
+    await publishing
     await handed_out(observer)
     messages, code, received = await asyncio.to_thread(read_until_closed, sock)
     assert code == CLOSE_TOO_SLOW, (code, len(messages), slow_system.log_tails())

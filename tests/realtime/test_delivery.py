@@ -1,5 +1,5 @@
-"""The delivery policy (realtime.delivery) on a fake writer: coalescing, the cap, order, the closing error, and
-batches; no server, no Redis."""
+"""The delivery policy (realtime.delivery) on a fake writer: coalescing, the cap, order, the closing error, other
+messages, and batches; no server, no Redis."""
 
 import asyncio
 
@@ -37,6 +37,15 @@ class FakeWriter:
 
     def drained(self):
         return self._drained.wait()
+
+    async def send_message(self, message: dict) -> None:
+        self.log.append(message["text"])
+
+    def discard_events(self) -> None:
+        self.log.append("<discard>")
+
+    def stop(self) -> None:
+        self.log.append("<stop>")
 
 
 class Closer:
@@ -157,4 +166,27 @@ async def test_stop_cancels_the_flusher():
     writer.resume()
     await asyncio.gather(flusher, return_exceptions=True)
     assert flusher.cancelled()
-    assert writer.log == []
+    assert writer.log == ["<stop>"], "the held progress is never written"
+
+
+async def test_other_messages_go_through_the_writer_after_the_events_before_them():
+    policy, writer, _ = delivery()
+    await policy.deliver(A, "status_changed", Outbound("s1"))
+    await policy.send_message({"type": "websocket.send", "text": "reply"})
+    await policy.deliver(A, "status_changed", Outbound("s2"))
+    assert writer.log == ["s1", "reply", "s2"]
+
+
+async def test_the_closing_error_of_a_backed_up_connection_drops_the_events_not_written_yet():
+    policy, writer, _ = delivery()
+    policy.closing = True
+    await policy.send_message({"type": "websocket.send", "text": "error"})
+    writer.pause()
+    await policy.send_message({"type": "websocket.send", "text": "error"})
+    assert writer.log == ["error", "<discard>", "error"], "only while backed up: else the events go out first"
+
+
+async def test_stop_stops_the_writer():
+    policy, writer, _ = delivery()
+    policy.stop()
+    assert writer.log == ["<stop>"]

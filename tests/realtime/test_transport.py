@@ -1,6 +1,8 @@
 """The transport's startup check refuses untested Daphne, Twisted or Autobahn versions and missing internals,
-naming each; the Daphne server builds this project's factories; writer_for picks the server's writer."""
+naming each; the Daphne server builds this project's factories; writer_for picks the server's writer (the ASGI
+writer itself: tests/realtime/test_asgi_writer.py)."""
 
+import asyncio
 import importlib.metadata
 
 import daphne.http_protocol
@@ -8,7 +10,7 @@ import daphne.server
 import pytest
 
 from realtime import server
-from realtime.transport import WRITER_EXTENSION, writer_for
+from realtime.transport import WRITER_EXTENSION, Outbound, writer_for
 from realtime.transport import daphne as transport
 from realtime.transport.asgi import AsgiWriter
 
@@ -102,16 +104,21 @@ def test_the_server_builds_this_projects_factories_where_daphne_builds_its_own()
 
 async def test_writer_for_takes_the_servers_writer_else_writes_through_asgi():
     sent = []
+    closed = asyncio.Event()
 
     async def send(message):
         sent.append(message)
+        if message["type"] == "websocket.close":
+            closed.set()
 
-    daphne_writer = object()
+    daphne_writer = transport.DaphneWriter(protocol=None)
     assert writer_for({"extensions": {WRITER_EXTENSION: daphne_writer}}, send) is daphne_writer
+    assert daphne_writer.send is send, "the server's writer sends the other messages through the ASGI send"
     asgi_writer = writer_for({"type": "websocket"}, send)
     assert isinstance(asgi_writer, AsgiWriter) and asgi_writer.paused is False
-    from realtime.transport import Outbound
-
     await asgi_writer.send_event(Outbound('{"x": 1}'))
-    assert sent == [{"type": "websocket.send", "text": '{"x": 1}'}]
+    await asgi_writer.send_message({"type": "websocket.close", "code": 1000})
+    await asyncio.wait_for(closed.wait(), 5)
+    assert sent == [{"type": "websocket.send", "text": '{"x": 1}'}, {"type": "websocket.close", "code": 1000}]
     await asgi_writer.drained()
+    asgi_writer.stop()
