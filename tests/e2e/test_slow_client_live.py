@@ -1,5 +1,6 @@
 """A client that stops reading, on a real server of each kind (this project's Daphne and uvicorn): progress is
-coalesced, memory stays bounded, 4011 ends it, and the other connections of the process keep getting events."""
+coalesced, memory stays bounded, 4011 ends it, the other connections of the process keep getting events, and
+what is queued for it (events, a reply, events) arrives in order."""
 
 import asyncio
 import json
@@ -18,6 +19,7 @@ from tests.conftest import token_for
 from tests.e2e import rawws
 from tests.e2e.conftest import SERVERS, running_system
 from tests.e2e.test_pipeline_live import request
+from tests.realtime.test_recovery import append_statuses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -148,5 +150,40 @@ async def test_progress_for_a_stalled_client_is_coalesced_to_the_latest(slow_sys
     progress = [seq for kind, seq in seen if kind == "progress_updated"]
     assert seen[-2:] == [("progress_updated", 3000), ("status_changed", 3001)], seen[-3:]
     assert len(progress) < 3000 and progress == sorted(progress), "coalesced, latest wins, order kept"
+    sock.close()
+    await observer.close()
+
+
+async def test_events_a_reply_and_events_queued_for_a_backed_up_client_arrive_in_that_order(slow_system, owned_paper):
+    user, paper = owned_paper
+    replayed = await asyncio.to_thread(paper_of, user, "replayed")
+    await append_statuses(replayed.pk, 4)
+    sock = await asyncio.to_thread(stalled_subscriber, slow_system, user, paper)
+    observer = await fast_subscriber(slow_system, user)
+    pad = "x" * 20_000  # 160 KB: the socket backs up, well under the cap
+    payloads = [
+        {"event_type": "entity_extracted", "paper_id": str(paper.pk), "seq": seq, "pad": pad} for seq in range(1, 9)
+    ]
+    await asyncio.to_thread(publish, payloads, user.pk)
+    await handed_out(observer)
+    # Handled after every live event above was handed out: its reply, then the replayed events, are queued
+    # behind them.
+    subscribe = {"type": "subscribe", "paper_id": str(replayed.pk), "since": 1, "id": "r"}
+    await asyncio.to_thread(rawws.send_json, sock, subscribe)
+
+    def read_until_the_last_replayed() -> list[tuple]:
+        seen = []
+        while not seen or seen[-1] != ("event", str(replayed.pk), 4):
+            message = rawws.read_json(sock)
+            if "id" in message:
+                seen.append(("reply", message["type"]))
+            else:
+                seen.append(("event", message["paper_id"], message["seq"]))
+        return seen
+
+    seen = await asyncio.to_thread(read_until_the_last_replayed)
+    assert seen == [("event", str(paper.pk), seq) for seq in range(1, 9)] + [("reply", "subscribed")] + [
+        ("event", str(replayed.pk), seq) for seq in (2, 3, 4)
+    ], seen
     sock.close()
     await observer.close()
