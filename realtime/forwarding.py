@@ -1,5 +1,6 @@
-"""What one connection forwards from the fan-out: the events its subscriptions want and its user may see, each
-once, in order, with live events held back while a paper subscription starts; control messages go to the consumer."""
+"""What one connection forwards from the fan-out: the events it wants and may see, each once, in order.
+
+Live events are held back while a paper subscription starts; control messages go to the consumer."""
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
