@@ -1,5 +1,6 @@
-"""Signing keys: a configured key must not be published or weak; with none configured, each installation
-generates its own once and keeps it under the var folder."""
+"""Signing keys: refused when published or weak, generated once per installation when none is configured.
+
+With none configured, each installation generates its own once and keeps it under the var folder."""
 
 import hashlib
 import hmac

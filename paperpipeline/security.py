@@ -1,5 +1,6 @@
-"""HTTP hardening: the Content Security Policy with the page's WebSocket origin, and where plain HTTP may be
-served."""
+"""HTTP hardening: the Content Security Policy and where plain HTTP may be served.
+
+The policy names the page's own WebSocket origin."""
 
 import ipaddress
 import os

@@ -1,5 +1,7 @@
-"""Root URLs: admin, API, pages. Uploaded files are never served from MEDIA_URL: only through the authorized
-download (papers.views.paper_file and GET /api/papers/{id}/file/)."""
+"""Root URLs: admin, API, pages.
+
+Uploaded files are never served from MEDIA_URL: only through the authorized download (papers.views.paper_file
+and GET /api/papers/{id}/file/)."""
 
 from django.contrib import admin
 from django.urls import include, path

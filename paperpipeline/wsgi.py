@@ -1,11 +1,4 @@
-"""
-WSGI config for paperpipeline project.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
-"""
+"""WSGI entry point (the project is served by Daphne over ASGI; this is for tools that want WSGI)."""
 
 import os
 

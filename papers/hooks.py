@@ -1,5 +1,7 @@
-"""Hooks on Paper: a status change becomes a status_changed event, a save that may change the owner and a deletion
-end or re-check subscriptions, and a deleted paper's file goes once the deletion commits."""
+"""Hooks on Paper: the one status hook, and what a deletion or an owner change ends.
+
+A status change becomes a status_changed event; a save that may change the owner and a deletion end or
+re-check subscriptions; a deleted paper's file goes once the deletion commits."""
 
 from typing import Any
 

@@ -5,8 +5,10 @@ clock holds the deadline to authenticate, the notice before a token expires and 
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
@@ -14,9 +16,14 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from . import connection, limits
 from .background import BackgroundTasks, Timer
 from .broadcast import session_connections_group, user_connections_group
-from .events import utc_now
+from .events import format_timestamp, utc_now
 from .fanout import fanout
-from .protocol import CLOSE_AUTHENTICATION_FAILED, ProtocolError
+from .protocol import (
+    CLOSE_AUTHENTICATION_EXPIRED,
+    CLOSE_AUTHENTICATION_FAILED,
+    CLOSE_AUTHENTICATION_TIMEOUT,
+    ProtocolError,
+)
 
 
 def _authenticate_token_sync(token: str):
@@ -96,16 +103,54 @@ class Identity:
     """The user one connection acts for: counted in the registry under it, and a member of the groups through
     which a deactivation, a password change or a logout closes the connection."""
 
-    def __init__(self, member, address, tasks: BackgroundTasks):
+    def __init__(self, member, address, tasks: BackgroundTasks, *,
+                 send: Callable[[dict], Awaitable[None]], fail: Callable[[ProtocolError], Awaitable[None]]):
         self.member, self.address = member, address
+        self.send, self.fail = send, fail  # the consumer's: a message to the client, and an error that closes
         self.user = None
         self.session_group: str | None = None
         self.clock = AuthClock(tasks)
 
-    def wait_for_token(self, timeout: float, on_timeout: Callable[[], Awaitable[None]]) -> None:
+    def wait_for_token(self) -> None:
         """Count the connection as unauthenticated (or refuse it over the caps) and start its deadline."""
         limits.admit_unauthenticated(connection.clients, self.address, self.member)
-        self.clock.await_authentication(timeout, on_timeout)
+        self.clock.await_authentication(settings.WS_AUTH_TIMEOUT, self._timed_out)
+
+    async def authenticate(self, token: str, become: Callable[[Any], Awaitable[None]]) -> tuple[Any, datetime | None]:
+        """Check a token, act for its user through `become`, and watch the token's expiry; return the user and
+        when the token expires. A bad token raises (and closes); a check the server could not answer leaves
+        the deadline that applied before in force."""
+        self.clock.hold()  # no timeout or expiry fires while the token is checked
+        try:
+            user, expires = await authenticate_token(token)
+            await become(user)
+        except ProtocolError:
+            raise
+        except BaseException:
+            if self.user is None:
+                self.clock.await_authentication(settings.WS_AUTH_TIMEOUT, self._timed_out)
+            else:
+                self.clock.resume()
+            raise
+        expires_at = expiry_time(expires) if expires else None
+        if expires_at is not None:
+            self.clock.watch_expiry(expires_at, notice=settings.WS_REAUTH_NOTICE, grace=settings.WS_AUTH_GRACE,
+                                    on_notice=self._ask_for_new_token, on_expired=self._expired)
+        return user, expires_at
+
+    async def _ask_for_new_token(self) -> None:
+        close_at = format_timestamp(self.clock.close_at)
+        await self.send({"type": "reauthenticate", "reason": "token_expiring", "close_at": close_at})
+
+    async def _expired(self) -> None:
+        if self.clock.expired():  # else renewed meanwhile
+            await self.fail(ProtocolError("authentication_expired", "The access token expired; authenticate again.",
+                                          close=CLOSE_AUTHENTICATION_EXPIRED))
+
+    async def _timed_out(self) -> None:
+        if self.user is None:  # else authenticated meanwhile
+            await self.fail(ProtocolError("authentication_timeout", "No authentication in time.",
+                                          close=CLOSE_AUTHENTICATION_TIMEOUT))
 
     async def switch(self, user) -> None:
         """Act for another user (None: nobody), leaving the old one's registry entry and groups first; if the new

@@ -8,20 +8,15 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from papers.selectors import paper_visible_to
-
 from . import limits
-from .auth import Identity, authenticate_token, expiry_time
+from .auth import Identity
 from .background import BackgroundTasks
 from .delivery import Delivery
-from .events import encode, format_timestamp, utc_now
+from .events import format_timestamp, utc_now
+from .forwarding import Forwarder
 from .protocol import (
-    CLOSE_ACCESS_REVOKED,
-    CLOSE_AUTHENTICATION_EXPIRED,
-    CLOSE_AUTHENTICATION_TIMEOUT,
-    CLOSE_TOO_SLOW,
-    TOPIC_PAPERS,
     ProtocolError,
+    access_revoked,
     error_reply,
     listed,
     parse_event_types,
@@ -31,20 +26,15 @@ from .protocol import (
     parse_target,
     parse_token,
     parse_type,
+    too_slow,
 )
 from .snapshots import visible_paper_state
-from .subscriptions import RecentlySent, Subscriptions
-from .transport import Outbound, writer_for
+from .subscriptions import Subscriptions
+from .transport import writer_for
 
 logger = logging.getLogger(__name__)
 
 CONTROL_MESSAGES = ("paper.revoked", "user.revoked", "user.changed", "session.revoked")
-
-# Why a user's connections were closed (the reason of a "user.revoked" control message), as clients read it.
-REVOKED_MESSAGES = {
-    "inactive": "The account is no longer active.",
-    "password_changed": "The account's password was changed; log in again.",
-}
 
 
 class PaperConsumer(AsyncJsonWebsocketConsumer):
@@ -66,11 +56,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Accept, taking the Django session's user when the browser has one; otherwise await a token."""
         self.tasks = BackgroundTasks()
         address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
-        self.identity = Identity(self, address, self.tasks)
+        self.identity = Identity(self, address, self.tasks, send=self.send_json, fail=self._fail)
         self.subscriptions = Subscriptions(self)
-        self.recently_sent = RecentlySent()
+        self.forwarder = Forwarder(self.subscriptions, self.delivery, lambda: self.user, self._control)
         self.rate = limits.MessageRate()
-        self.holding: list[dict[str, Any]] | None = None
         await self.accept()
         session_user = self.scope.get("user")
         if session_user is not None and session_user.is_authenticated:
@@ -78,7 +67,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if self.user is not None or self.delivery.closing:
             return
         try:
-            self.identity.wait_for_token(settings.WS_AUTH_TIMEOUT, self._authentication_timed_out)
+            self.identity.wait_for_token()
         except ProtocolError as exc:
             await self._fail(exc)
 
@@ -106,28 +95,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_authenticate(self, content: dict[str, Any], request_id: Any) -> None:
         """Authenticate with a SimpleJWT access token; the same user keeps its subscriptions, another starts clean."""
-        token = parse_token(content)
-        self.clock.hold()  # no timeout or expiry fires while the token is checked; a bad one closes
-        try:
-            user, expires = await authenticate_token(token)
-            await self._become(user)
-        except ProtocolError:
-            raise
-        except BaseException:
-            # Unanswered (a database or Redis failure): the deadline that applied before applies again.
-            if self.user is None:
-                self.clock.await_authentication(settings.WS_AUTH_TIMEOUT, self._authentication_timed_out)
-            else:
-                self.clock.resume()
-            raise
+        user, expires_at = await self.identity.authenticate(parse_token(content), self._become)
         reply = {"type": "authenticated", "user": {"id": user.pk, "username": user.get_username()}}
-        if expires:
-            expires_at = expiry_time(expires)
+        if expires_at is not None:
             reply["expires_at"] = format_timestamp(expires_at)
-            self.clock.watch_expiry(
-                expires_at, notice=settings.WS_REAUTH_NOTICE, grace=settings.WS_AUTH_GRACE,
-                on_notice=self._ask_for_new_token, on_expired=self._authentication_expired,
-            )
         await self._reply(reply, request_id)
 
     async def on_subscribe(self, content: dict[str, Any], request_id: Any) -> None:
@@ -149,14 +120,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Reply with the snapshot, replay what the client missed since `since`, then continue live."""
         # Join before reading the log, so no event falls between the two; live events are held until the
         # reply and replay are sent, and the floor then drops those the snapshot or replay covered.
-        self.holding = []
-        try:
+        async with self.forwarder.live_events_held():
             await self.subscriptions.join_paper(paper_id)
             await self._send_paper_state(paper_id, event_types, since, request_id)
-        finally:
-            held, self.holding = self.holding, None
-            for message in held:
-                await self.fanout_message(message)
 
     async def _send_paper_state(
         self, paper_id: str, event_types: frozenset[str] | None, since: int | None, request_id: Any
@@ -166,20 +132,14 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if state is None:
             await self.subscriptions.drop_paper(paper_id)  # refused, or no longer visible: an earlier one ends too
             raise ProtocolError("not_found", "No such paper.")
-        if not self._topic_covers(state.owner_id):
-            # Events up to the snapshot queued behind this handler are covered by it; a connection on
-            # topic "papers" was already receiving them, so for it nothing is dropped.
-            self.recently_sent.raise_floor(paper_id, state.snapshot["seq"])
+        self.forwarder.snapshot_sent(paper_id, state.snapshot["seq"], state.owner_id)
         self.subscriptions.record_paper(paper_id, event_types)
         reply = {"type": "subscribed", "paper_id": paper_id, "event_types": listed(event_types),
                  "snapshot": state.snapshot}
         if state.recovery is not None:
             reply["recovery"] = state.recovery
         await self._reply(reply, request_id)
-        for payload in state.missed:
-            if event_types is None or payload["event_type"] in event_types:
-                # Replay obeys backpressure like live events.
-                await self.delivery.deliver(paper_id, payload["event_type"], Outbound(encode(payload)))
+        await self.forwarder.replay(paper_id, event_types, state.missed)
 
     async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
         """Drop one subscription; unknown ones are an error so clients notice their own mistakes."""
@@ -204,11 +164,6 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """The user this connection acts for; None until it authenticates."""
         return self.identity.user
 
-    @property
-    def clock(self):
-        """The deadlines of this connection's authentication."""
-        return self.identity.clock
-
     async def _become(self, user) -> None:
         """Act for another user (None: nobody); the same user keeps its subscriptions, another starts clean."""
         if user is not None and self.user is not None and user.pk == self.user.pk:
@@ -218,63 +173,25 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             await self.subscriptions.drop_all(self.user)
         await self.identity.switch(user)
 
-    async def _ask_for_new_token(self) -> None:
-        close_at = format_timestamp(self.clock.close_at)
-        await self.send_json({"type": "reauthenticate", "reason": "token_expiring", "close_at": close_at})
-
-    async def _authentication_expired(self) -> None:
-        if not self.clock.expired():
-            return  # renewed meanwhile
-        await self._fail(ProtocolError("authentication_expired", "The access token expired; authenticate again.",
-                                       close=CLOSE_AUTHENTICATION_EXPIRED))
-
-    async def _authentication_timed_out(self) -> None:
-        if self.user is not None:
-            return  # authenticated meanwhile
-        await self._fail(ProtocolError("authentication_timeout", "No authentication in time.",
-                                       close=CLOSE_AUTHENTICATION_TIMEOUT))
-
     # --- outbound: events and control messages, both from the process's fan-out ---
 
     async def fanout_message(self, message: dict[str, Any]) -> None:
-        """Take one message of a group this connection is in; events inline, control in a task of its own."""
-        if self.holding is not None:
-            self.holding.append(message)
-        elif message["type"] == "paper.event":
-            await self.paper_event(message)
-        elif message["type"] == "system.event":
-            await self.system_event(message)
-        elif message["type"] in CONTROL_MESSAGES:
-            # In a task of its own: it may query the database, and the fan-out must not wait for that.
-            handler = getattr(self, get_handler_name(message))
-            self.tasks.start(self._guarded(handler(message)))
+        """Take one message of a group this connection is in (the fan-out's member interface)."""
+        await self.forwarder.take(message)
 
-    async def paper_event(self, message: dict[str, Any]) -> None:
-        """Forward a paper event, already encoded, if a subscription wants it and it was not sent yet."""
-        paper_id = message["paper_id"]
-        # A paper subscription was authorized when made (and is revoked on change); topic events are
-        # authorized one by one, since a connection may sit in a paper's group it was refused.
-        topic_allowed = self._may_see(message.get("owner_id"))
-        if not self.subscriptions.wants_paper_event(paper_id, message["event_type"], topic_allowed=topic_allowed):
-            return
-        if self.recently_sent.first_time(paper_id, message.get("seq")):
-            await self.delivery.deliver(paper_id, message["event_type"], message["prepared"])
-
-    async def system_event(self, message: dict[str, Any]) -> None:
-        """Forward a system_status event to topic "system" subscribers."""
-        if self.subscriptions.wants_system():
-            await self.delivery.write(message["prepared"])
+    def _control(self, message: dict[str, Any]) -> None:
+        """Act on a control message in a task of its own: it may query the database, and the fan-out must not
+        wait for that."""
+        if message["type"] in CONTROL_MESSAGES:
+            self.tasks.start(self._guarded(getattr(self, get_handler_name(message))(message)))
 
     async def user_revoked(self, message: dict[str, Any]) -> None:
         """The account was deactivated or deleted, or its password changed: close now, not when the token expires."""
-        reason = REVOKED_MESSAGES.get(message.get("reason"), REVOKED_MESSAGES["inactive"])
-        await self._fail(ProtocolError("access_revoked", reason, close=CLOSE_ACCESS_REVOKED))
+        await self._fail(access_revoked(message.get("reason")))
 
     async def session_revoked(self, message: dict[str, Any]) -> None:
         """The Django session this socket was opened with logged out: close now."""
-        revoked = ProtocolError("access_revoked", "The session was logged out; log in again.",
-                                close=CLOSE_ACCESS_REVOKED)
-        await self._fail(revoked)
+        await self._fail(access_revoked("logged_out"))
 
     async def user_changed(self, message: dict[str, Any]) -> None:
         """The account was saved: follow a change of its staff flag at once."""
@@ -326,8 +243,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     async def _too_slow(self) -> None:
         """The socket backed up past the cap: the error, then the close (the client resumes with since)."""
-        await self._fail(ProtocolError("too_slow", "The connection cannot keep up; resume with since.",
-                                       close=CLOSE_TOO_SLOW))
+        await self._fail(too_slow())
 
     # --- helpers ---
 
@@ -350,14 +266,6 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         await self._reply(error_reply(exc.code, exc.message), request_id)
         if exc.close is not None:
             await self.close(code=exc.close)
-
-    def _may_see(self, owner_id: Any) -> bool:
-        """Whether the connection's user may see a paper with this owner (the one access rule)."""
-        return paper_visible_to(self.user, owner_id)
-
-    def _topic_covers(self, owner_id: int) -> bool:
-        """Whether topic "papers" already brings this connection the events of a paper with this owner."""
-        return TOPIC_PAPERS in self.subscriptions.topics and self._may_see(owner_id)
 
     def _require_user(self) -> None:
         if self.user is None:

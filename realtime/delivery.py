@@ -1,5 +1,7 @@
-"""Delivery policy of one connection: events written in order through its writer, progress coalesced (latest
-wins) while the socket is backed up, everything else capped, then the connection closed as too slow."""
+"""Delivery policy of one connection: what is sent through its writer, and when.
+
+Events are written in order; while the socket is backed up progress is coalesced (latest wins) and everything
+else capped, then the connection is closed as too slow."""
 
 import asyncio
 from collections.abc import Awaitable, Callable

@@ -1,5 +1,7 @@
-"""Process-local fan-out of paper and system events: one Redis subscription per group per process, each
-message decoded once and handed to every local member in one loop, with no channel-layer hop per recipient.
+"""Process-local fan-out: one Redis pub/sub reader per process handing each message to its group's local members.
+
+Each message is decoded once and handed to every local member in one loop, with no channel-layer hop per
+recipient.
 
 Publishers (realtime.broadcast) and this reader meet only through realtime/bus.py: the channel of each group,
 the message encoding and the Redis to use.

@@ -34,6 +34,25 @@ class ProtocolError(Exception):
         self.close = close
 
 
+# Why a connection was closed by revocation, as clients read it ("user.revoked" reasons, and a session's logout).
+REVOKED_MESSAGES = {
+    "inactive": "The account is no longer active.",
+    "password_changed": "The account's password was changed; log in again.",
+    "logged_out": "The session was logged out; log in again.",
+}
+
+
+def access_revoked(reason: str | None) -> ProtocolError:
+    """The error that closes a connection whose access was revoked (an unknown reason reads as "inactive")."""
+    return ProtocolError("access_revoked", REVOKED_MESSAGES.get(reason, REVOKED_MESSAGES["inactive"]),
+                         close=CLOSE_ACCESS_REVOKED)
+
+
+def too_slow() -> ProtocolError:
+    """The error that closes a connection whose socket cannot keep up (it resumes with since)."""
+    return ProtocolError("too_slow", "The connection cannot keep up; resume with since.", close=CLOSE_TOO_SLOW)
+
+
 def parse_frame(text_data: str | None) -> dict[str, Any]:
     """Decode one frame as a JSON object."""
     if text_data is None:

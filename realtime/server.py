@@ -1,8 +1,6 @@
-"""The server's command line: Daphne with this project's transport (realtime/transport/daphne.py), started only
-once the installed Daphne, Twisted and Autobahn pass the transport's startup check.
+"""The server's command line: the transport's startup check, then Daphne with this project's transport.
 
-Run it like daphne itself: `python -m realtime.server -b 127.0.0.1 -p 8000 paperpipeline.asgi:application`.
-"""
+Run it like daphne itself: `python -m realtime.server -b 127.0.0.1 -p 8000 paperpipeline.asgi:application`"""
 
 import os
 import sys

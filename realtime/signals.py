@@ -1,6 +1,8 @@
-"""Receivers that turn what papers and auth announce into broadcasts: committed paper events go to their groups, a
-deleted or re-owned paper ends its subscriptions; a deactivated or deleted user's connections are closed, and so
-are all of them when the password changes and a session's when it logs out; a staff change is applied live."""
+"""Receivers that turn what papers and auth announce into broadcasts and control messages.
+
+Committed paper events go to their groups; a deleted or re-owned paper ends its subscriptions; a deactivated or
+deleted user's connections are closed, and so are all of them when the password changes and a session's when it
+logs out; a staff change is applied live."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out

@@ -39,3 +39,12 @@ def test_the_consumer_importing_the_daphne_transport_breaks_the_contract(tmp_pat
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "realtime.consumers -> realtime.transport.daphne" in result.stdout, result.stdout
+
+
+def test_the_events_leaf_contract_names_every_other_realtime_module():
+    """A new realtime module is forbidden to realtime.events too, or the leaf contract would not cover it."""
+    contract = (ROOT / ".importlinter").read_text().split("[importlinter:contract:events-leaf]")[1].split("[")[0]
+    listed = {line.strip() for line in contract.splitlines()}
+    modules = {f"realtime.{path.stem if path.is_file() else path.name}" for path in (ROOT / "realtime").iterdir()
+               if (path.suffix == ".py" or (path / "__init__.py").exists()) and path.stem not in ("__init__", "events")}
+    assert modules <= listed, sorted(modules - listed)

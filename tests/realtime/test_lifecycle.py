@@ -76,7 +76,7 @@ async def _unanswerable(token):
 
 async def test_an_authentication_the_server_could_not_answer_leaves_the_deadline_in_force(settings, monkeypatch):
     settings.WS_AUTH_TIMEOUT = 0.5
-    monkeypatch.setattr("realtime.consumers.authenticate_token", _unanswerable)
+    monkeypatch.setattr("realtime.auth.authenticate_token", _unanswerable)
     ws = communicator()
     await ws.connect(timeout=TIMEOUT)
     reply = await send(ws, {"type": "authenticate", "token": "any"})
@@ -90,7 +90,7 @@ async def test_a_renewal_the_server_could_not_answer_leaves_the_expiry_in_force(
     await ws.connect(timeout=TIMEOUT)
     await send(ws, {"type": "authenticate", "token": short_token(user, 1)})
     assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "reauthenticate"
-    monkeypatch.setattr("realtime.consumers.authenticate_token", _unanswerable)
+    monkeypatch.setattr("realtime.auth.authenticate_token", _unanswerable)
     reply = await send(ws, {"type": "authenticate", "token": token_for(user)})
     assert (reply["type"], reply["code"]) == ("error", "internal_error")
     await expect_error_then_close(ws, "authentication_expired", CLOSE_AUTHENTICATION_EXPIRED)
