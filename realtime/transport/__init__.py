@@ -1,5 +1,6 @@
-"""The writer interface the consumer delivers events through, the transport-neutral outbound event, and
-writer_for(), which picks the writer of the server the connection runs on.
+"""The writer interface the consumer delivers through, the transport-neutral outbound event, and writer_for().
+
+writer_for() picks the writer of the server the connection runs on.
 
 Under this project's Daphne (realtime/transport/daphne.py) a connection's writer comes in the ASGI scope: it
 writes each event's shared frame straight to the socket and reports Twisted's backpressure. Under any other ASGI

@@ -1,5 +1,7 @@
-"""The writer for any ASGI server other than this project's Daphne (uvicorn, …): a per-connection outbox drained
-in order through the ASGI send by one kept task, reporting backpressure from what it holds unsent.
+"""The writer for any ASGI server other than this project's Daphne (uvicorn, …): a per-connection outbox.
+
+The outbox is drained in order through the ASGI send by one kept task, and reports backpressure from what it
+holds unsent.
 
 Every message of the connection (events, replies, errors, the close) goes through the outbox, so they reach the
 client in the order they were sent, and nothing the consumer or the fan-out does ever waits for the socket.

@@ -1,6 +1,8 @@
-"""Everything that touches Daphne, Twisted or Autobahn: the project's Daphne server (heartbeat, inbound size
-limit, permessage-deflate, HTTP body limit) and its writer, which writes each event's shared frame straight to
-the socket with Twisted's backpressure; plus the startup check of the versions and private internals it needs.
+"""Everything that touches Daphne, Twisted or Autobahn, and the startup check of what it relies on.
+
+The project's Daphne server (heartbeat, inbound size limit, permessage-deflate, HTTP body limit) and its writer,
+which writes each event's shared frame straight to the socket with Twisted's backpressure; plus the startup
+check of the versions and private internals it needs.
 """
 
 import asyncio
