@@ -322,7 +322,9 @@ def main() -> None:
 
 def run_all(workdir: Path, database_url: str | None) -> None:
     redis_process, redis_url = start_redis_server(workdir=workdir / "redis")
-    environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    # Importing paperpipeline (for its Redis helper) set DJANGO_SETTINGS_MODULE here: each system's processes pick
+    # their own settings (the naive baseline's are bench.naive.settings), so it must not be passed down.
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
     if database_url:
         environ["DATABASE_URL"] = database_url
     # The bench's own Redis carries the broker and the realtime bus alike, whatever the shell's environment says.
