@@ -27,15 +27,21 @@ async def test_tasks_are_kept_until_done_and_cancelled_on_close():
     assert tasks.start(late) is None and late.cr_frame is None, "nothing starts after close (and nothing leaks)"
 
 
-async def test_a_paused_timer_fires_at_its_original_time_once_resumed():
-    tasks, fired = BackgroundTasks(), asyncio.Event()
+def paused_timer(delay: float) -> tuple[Timer, asyncio.Event]:
+    """A timer started and paused at once, and the event its callback sets."""
+    fired = asyncio.Event()
 
     async def callback():
         fired.set()
 
-    timer = Timer(tasks)
-    timer.start(0.05, callback)
+    timer = Timer(BackgroundTasks())
+    timer.start(delay, callback)
     timer.pause()
+    return timer, fired
+
+
+async def test_a_paused_timer_fires_at_its_original_time_once_resumed():
+    timer, fired = paused_timer(0.05)
     await asyncio.sleep(0.1)
     assert not fired.is_set(), "a paused timer does not fire"
     timer.resume()
@@ -43,14 +49,7 @@ async def test_a_paused_timer_fires_at_its_original_time_once_resumed():
 
 
 async def test_a_cancelled_timer_is_not_resumed():
-    tasks, fired = BackgroundTasks(), asyncio.Event()
-
-    async def callback():
-        fired.set()
-
-    timer = Timer(tasks)
-    timer.start(0.01, callback)
-    timer.pause()
+    timer, fired = paused_timer(0.01)
     timer.cancel()
     timer.resume()
     await asyncio.sleep(0.05)
