@@ -58,7 +58,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
         self.identity = Identity(self, address, self.tasks, send=self.send_json, fail=self._fail)
         self.subscriptions = Subscriptions(self)
-        self.forwarder = Forwarder(self.subscriptions, self.delivery, lambda: self.user, self._control)
+        self.forwarder = Forwarder(self.subscriptions, self.delivery, self.identity, self._control)
         self.rate = limits.MessageRate()
         await self.accept()
         session_user = self.scope.get("user")
@@ -175,9 +175,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     # --- outbound: events and control messages, both from the process's fan-out ---
 
-    async def fanout_message(self, message: dict[str, Any]) -> None:
-        """Take one message of a group this connection is in (the fan-out's member interface)."""
-        await self.forwarder.take(message)
+    def fanout_message(self, message: dict[str, Any]) -> Awaitable[None]:
+        """Take one message of a group this connection is in (the fan-out's member interface): the forwarder's
+        coroutine itself, so a delivery runs in one frame fewer."""
+        return self.forwarder.take(message)
 
     def _control(self, message: dict[str, Any]) -> None:
         """Act on a control message in a task of its own: it may query the database, and the fan-out must not

@@ -29,7 +29,7 @@ class Delivery:
             return
         if not self.writer.paused:
             self.backlog = 0  # the socket drained: the cap counts one backed-up stretch, not a lifetime
-            await self._send_in_order(paper_id, event)
+            self._send_in_order(paper_id, event)
             return
         if event_type == PROGRESS_UPDATED:
             self.held_progress[paper_id] = event
@@ -44,19 +44,20 @@ class Delivery:
             self.too_slow = True
             await self.on_too_slow()
             return
-        await self._send_in_order(paper_id, event)
+        self._send_in_order(paper_id, event)
 
-    async def _send_in_order(self, paper_id: str, event: Outbound) -> None:
+    def _send_in_order(self, paper_id: str, event: Outbound) -> None:
         """Send a held progress event of the paper first, so its events stay in seq order."""
         held = self.held_progress.pop(paper_id, None)
         if held is not None:
-            await self.write(held)
-        await self.write(event)
+            self.write(held)
+        self.write(event)
 
-    async def write(self, event: Outbound) -> None:
-        """Write an event unless the closing error went out (nothing may follow it)."""
+    def write(self, event: Outbound) -> None:
+        """Write an event unless the closing error went out (nothing may follow it); never waits (writers write or
+        queue at once, which keeps the per-delivery path free of coroutine frames)."""
         if not self.closing:
-            await self.writer.send_event(event)
+            self.writer.send_event(event)
 
     def hold(self) -> None:
         """The fan-out starts a batch: collect this connection's frames until release()."""
@@ -89,4 +90,4 @@ class Delivery:
         held, self.held_progress = self.held_progress, {}
         if not self.too_slow:
             for event in held.values():
-                await self.write(event)
+                self.write(event)

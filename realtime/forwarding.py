@@ -8,6 +8,7 @@ from typing import Any
 
 from papers.selectors import paper_visible_to
 
+from .auth import Identity
 from .broadcast import PAPER_MESSAGE, SYSTEM_MESSAGE
 from .delivery import Delivery
 from .events import encode
@@ -19,37 +20,34 @@ from .transport import Outbound
 class Forwarder:
     """Filters, de-duplicates and hands to the delivery policy what the fan-out brings one connection."""
 
-    def __init__(self, subscriptions: Subscriptions, delivery: Delivery, user: Callable[[], Any],
+    def __init__(self, subscriptions: Subscriptions, delivery: Delivery, identity: Identity,
                  on_control: Callable[[dict[str, Any]], None]):
         self.subscriptions = subscriptions
         self.delivery = delivery
-        self.user = user  # the connection's current user (None until it authenticates)
+        self.identity = identity  # who the connection acts for now (its user is None until it authenticates)
         self.on_control = on_control
         self.recently_sent = RecentlySent()
         self.holding: list[dict[str, Any]] | None = None
 
     async def take(self, message: dict[str, Any]) -> None:
         """Take one message of a group the connection is in: forward an event, pass on a control message."""
+        # Runs once per event per connection: one frame, no helper coroutines.
         if self.holding is not None:
             self.holding.append(message)
         elif message["type"] == PAPER_MESSAGE:
-            await self._paper_event(message)
+            # Forward a paper event, already encoded, if a subscription wants it and it was not sent yet. A paper
+            # subscription was authorized when made (and is revoked on change); topic events are authorized one
+            # by one, since a connection may sit in a paper's group it was refused.
+            paper_id, event_type = message["paper_id"], message["event_type"]
+            if self.subscriptions.wants_paper_event(
+                paper_id, event_type, self.identity.user, message.get("owner_id")
+            ) and self.recently_sent.first_time(paper_id, message.get("seq")):
+                await self.delivery.deliver(paper_id, event_type, message["prepared"])
         elif message["type"] == SYSTEM_MESSAGE:
             if self.subscriptions.wants_system():
-                await self.delivery.write(message["prepared"])
+                self.delivery.write(message["prepared"])
         else:
             self.on_control(message)
-
-    async def _paper_event(self, message: dict[str, Any]) -> None:
-        """Forward a paper event, already encoded, if a subscription wants it and it was not sent yet."""
-        paper_id, event_type = message["paper_id"], message["event_type"]
-        # A paper subscription was authorized when made (and is revoked on change); topic events are
-        # authorized one by one, since a connection may sit in a paper's group it was refused.
-        topic_allowed = paper_visible_to(self.user(), message.get("owner_id"))
-        if not self.subscriptions.wants_paper_event(paper_id, event_type, topic_allowed=topic_allowed):
-            return
-        if self.recently_sent.first_time(paper_id, message.get("seq")):
-            await self.delivery.deliver(paper_id, event_type, message["prepared"])
 
     @contextlib.asynccontextmanager
     async def live_events_held(self) -> AsyncIterator[None]:
@@ -65,7 +63,7 @@ class Forwarder:
     def snapshot_sent(self, paper_id: str, seq: int, owner_id: Any) -> None:
         """A snapshot current to `seq` is going out: held events up to it are covered by it, unless topic
         "papers" was already bringing the connection this paper's events (then nothing may be dropped)."""
-        if not (TOPIC_PAPERS in self.subscriptions.topics and paper_visible_to(self.user(), owner_id)):
+        if not (TOPIC_PAPERS in self.subscriptions.topics and paper_visible_to(self.identity.user, owner_id)):
             self.recently_sent.raise_floor(paper_id, seq)
 
     async def replay(self, paper_id: str, event_types: frozenset[str] | None, payloads: list[dict[str, Any]]) -> None:

@@ -3,6 +3,8 @@
 from collections import OrderedDict
 from typing import Any
 
+from papers.selectors import paper_visible_to
+
 from .broadcast import STAFF_PAPERS_GROUP, SYSTEM_GROUP, paper_group, user_group
 from .fanout import fanout
 from .protocol import TOPIC_PAPERS, TOPIC_SYSTEM
@@ -31,12 +33,14 @@ class Subscriptions:
         self.papers: dict[str, frozenset[str] | None] = {}
         self.topics: dict[str, frozenset[str] | None] = {}
 
-    def wants_paper_event(self, paper_id: str, event_type: str, *, topic_allowed: bool) -> bool:
-        """Whether a subscription covers this paper event; the topic only for papers the user may see."""
-        candidates = [self.papers.get(paper_id, False)]
-        if topic_allowed:
-            candidates.append(self.topics.get(TOPIC_PAPERS, False))
-        return any(f is ALL_TYPES or (f is not False and event_type in f) for f in candidates)
+    def wants_paper_event(self, paper_id: str, event_type: str, user, owner_id: Any) -> bool:
+        """Whether a subscription covers this paper event; topic "papers" only for papers the user may see (the
+        access rule is applied only when the topic is what would bring the event)."""
+        wanted = self.papers.get(paper_id, False)
+        if wanted is ALL_TYPES or (wanted is not False and event_type in wanted):
+            return True
+        topic = self.topics.get(TOPIC_PAPERS, False)
+        return (topic is ALL_TYPES or (topic is not False and event_type in topic)) and paper_visible_to(user, owner_id)
 
     def wants_system(self) -> bool:
         """Whether the connection subscribed to topic "system"."""

@@ -32,8 +32,9 @@ class Writer(Protocol):
 
     paused: bool  # the socket is backed up: the delivery policy holds or caps what it sends
 
-    async def send_event(self, outbound: Outbound) -> None:
-        """Write one event to the socket (in order with everything written before); never waits for the socket."""
+    def send_event(self, outbound: Outbound) -> None:
+        """Write one event to the socket, or queue it, in order with everything before; never waits (a plain call,
+        not a coroutine: it runs once per delivery)."""
 
     async def send_message(self, message: dict[str, Any]) -> None:
         """Send any other ASGI message (a reply, an error, the close) after every event written before it."""

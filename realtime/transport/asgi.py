@@ -86,7 +86,7 @@ class AsgiWriter:
             self.resumed.clear()
         return self._paused
 
-    async def send_event(self, outbound: Outbound) -> None:
+    def send_event(self, outbound: Outbound) -> None:
         """Queue the event's text; it is sent in order with everything queued before. Never waits."""
         self._queue({"type": "websocket.send", "text": outbound.text}, len(outbound.text), event=True)
 

@@ -251,7 +251,7 @@ class DaphneWriter:
         transport.registerProducer(writer, True)
         return writer
 
-    async def send_event(self, outbound: Outbound) -> None:
+    def send_event(self, outbound: Outbound) -> None:
         """Write an event's shared frame to this socket (the bytes Autobahn would frame, built once)."""
         protocol = self.protocol
         if protocol.state != protocol.STATE_OPEN:

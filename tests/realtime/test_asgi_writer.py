@@ -80,9 +80,9 @@ def text_of(size: int, tag: str = "") -> Outbound:
 async def test_events_and_other_messages_go_out_in_the_order_they_were_sent():
     send = BlockingSend()
     writer = AsgiWriter(send)
-    at_once(writer.send_event(Outbound("e1")))
+    writer.send_event(Outbound("e1"))
     at_once(writer.send_message({"type": "websocket.send", "text": "reply"}))
-    at_once(writer.send_event(Outbound("e2")))
+    writer.send_event(Outbound("e2"))
     at_once(writer.send_message({"type": "websocket.close", "code": 4000}))
     send.allow(4)
     await send.until(lambda: len(send.sent) == 4)
@@ -93,10 +93,10 @@ async def test_events_and_other_messages_go_out_in_the_order_they_were_sent():
 async def test_sending_never_waits_for_a_send_the_server_has_not_finished():
     send = BlockingSend()
     writer = AsgiWriter(send)
-    at_once(writer.send_event(Outbound("first")))
+    writer.send_event(Outbound("first"))
     await send.until(lambda: len(send.called) == 1)  # the writer task now waits in the server's send
     for index in range(100):
-        assert completes_at_once(writer.send_event(text_of(1000, f"e{index}")))
+        writer.send_event(text_of(1000, f"e{index}"))
     assert completes_at_once(writer.send_message({"type": "websocket.send", "text": "reply"}))
     assert len(send.called) == 1 and send.sent == []
     send.allow(102)
@@ -111,10 +111,10 @@ async def test_paused_past_the_high_water_mark_while_a_send_waits_and_drained_at
     size = 4096
     count = HIGH_WATER // size  # exactly at the mark: not over it
     for _ in range(count):
-        at_once(writer.send_event(text_of(size)))
+        writer.send_event(text_of(size))
     await send.until(lambda: len(send.called) == 1)
     assert writer.unsent == HIGH_WATER and writer.paused is False
-    at_once(writer.send_event(text_of(size)))
+    writer.send_event(text_of(size))
     assert writer.paused is True
     drained = asyncio.ensure_future(writer.drained())
     # Sending one at a time: paused until what is unsent (in flight included) is down to the low-water mark.
@@ -135,7 +135,7 @@ async def test_a_batch_queued_at_once_is_not_backpressure_until_a_send_waits():
     send = BlockingSend()
     writer = AsgiWriter(send)
     for _ in range(40):  # 160 KiB queued before the writer task ran: it has not tried the socket yet
-        at_once(writer.send_event(text_of(4096)))
+        writer.send_event(text_of(4096))
     assert writer.paused is False
     await send.until(lambda: len(send.called) == 1)
     assert writer.paused is True, "now a send waits with more than the high-water mark behind it"
@@ -147,7 +147,7 @@ async def test_a_socket_that_keeps_up_is_never_paused():
     writer = AsgiWriter(send)
     for round_ in range(3):
         for _ in range(40):
-            at_once(writer.send_event(text_of(4096)))
+            writer.send_event(text_of(4096))
         await send.until(lambda n=40 * (round_ + 1): len(send.sent) == n)
         assert writer.paused is False and writer.unsent == 0
     writer.stop()
@@ -156,11 +156,11 @@ async def test_a_socket_that_keeps_up_is_never_paused():
 async def test_discarding_drops_queued_events_and_the_waiting_event_so_the_error_and_close_go_next():
     send = BlockingSend()
     writer = AsgiWriter(send)
-    at_once(writer.send_event(Outbound("e1")))
+    writer.send_event(Outbound("e1"))
     await send.until(lambda: len(send.called) == 1)
     at_once(writer.send_message({"type": "websocket.send", "text": "reply"}))
     for index in range(2, 30):
-        at_once(writer.send_event(text_of(4096, f"e{index}")))
+        writer.send_event(text_of(4096, f"e{index}"))
     writer.discard_events()
     at_once(writer.send_message({"type": "websocket.send", "text": "error"}))
     at_once(writer.send_message({"type": "websocket.close", "code": 4011}))
@@ -170,7 +170,7 @@ async def test_discarding_drops_queued_events_and_the_waiting_event_so_the_error
     await send.until(lambda: len(send.sent) == 3)
     assert send.texts() == ["reply", "error", "websocket.close"], "replies kept, events dropped"
     assert writer.unsent == 0 and writer.paused is False
-    at_once(writer.send_event(Outbound("after")))
+    writer.send_event(Outbound("after"))
     assert not writer.outbox and writer.task is not None, "nothing is queued after the close"
     writer.stop()
 
@@ -180,7 +180,7 @@ async def test_a_waiting_reply_is_not_abandoned():
     writer = AsgiWriter(send)
     at_once(writer.send_message({"type": "websocket.send", "text": "reply"}))
     await send.until(lambda: len(send.called) == 1)
-    at_once(writer.send_event(Outbound("e1")))
+    writer.send_event(Outbound("e1"))
     writer.discard_events()
     at_once(writer.send_message({"type": "websocket.close", "code": 4011}))
     send.allow(2)
@@ -192,15 +192,15 @@ async def test_a_waiting_reply_is_not_abandoned():
 async def test_stop_cancels_the_writer_task_and_nothing_is_sent_after():
     send = BlockingSend()
     writer = AsgiWriter(send)
-    at_once(writer.send_event(Outbound("e1")))
-    at_once(writer.send_event(Outbound("e2")))
+    writer.send_event(Outbound("e1"))
+    writer.send_event(Outbound("e2"))
     await send.until(lambda: len(send.called) == 1)
     task = writer.task
     writer.stop()
     await asyncio.wait([task], timeout=TIMEOUT)
     assert task.cancelled()
     assert [message["text"] for message in send.cancelled] == ["e1"]
-    at_once(writer.send_event(Outbound("e3")))
+    writer.send_event(Outbound("e3"))
     assert writer.task is None, "a stopped writer starts no task again"
     send.allow(5)
     assert send.sent == []
@@ -208,7 +208,7 @@ async def test_stop_cancels_the_writer_task_and_nothing_is_sent_after():
 
 async def test_an_idle_writer_task_is_cancelled_by_stop_too():
     writer = AsgiWriter(BlockingSend(open_=True))
-    at_once(writer.send_event(Outbound("e1")))
+    writer.send_event(Outbound("e1"))
     task = writer.task
     await writer.send.until(lambda: len(writer.send.sent) == 1)
     writer.stop()
@@ -224,13 +224,13 @@ async def test_a_send_that_fails_ends_the_writer_without_raising_into_its_caller
         raise OSError("client disconnected")  # uvicorn's ClientDisconnected is an OSError
 
     writer = AsgiWriter(disconnected)
-    at_once(writer.send_event(Outbound("e1")))
-    at_once(writer.send_event(Outbound("e2")))
+    writer.send_event(Outbound("e1"))
+    writer.send_event(Outbound("e2"))
     task = writer.task
     await asyncio.wait([task], timeout=TIMEOUT)
     assert task.done() and task.exception() is None
     assert [message["text"] for message in calls] == ["e1"]
-    at_once(writer.send_event(Outbound("e3")))
+    writer.send_event(Outbound("e3"))
     assert writer.unsent == 0 and not writer.outbox and writer.paused is False
 
 

@@ -26,7 +26,7 @@ class FakeWriter:
         self.paused = False
         self._drained.set()
 
-    async def send_event(self, outbound: Outbound) -> None:
+    def send_event(self, outbound: Outbound) -> None:
         self.log.append(outbound.text)
 
     def hold(self) -> None:
@@ -142,7 +142,7 @@ async def test_nothing_is_written_after_the_closing_error():
     flusher = policy.flusher
     policy.closing = True
     await policy.deliver(B, "status_changed", Outbound("status"))
-    await policy.write(Outbound("system"))
+    policy.write(Outbound("system"))
     writer.resume()
     await flusher
     assert writer.log == [], "neither new events nor the held progress follow the closing error"

@@ -116,7 +116,7 @@ async def test_writer_for_takes_the_servers_writer_else_writes_through_asgi():
     assert daphne_writer.send is send, "the server's writer sends the other messages through the ASGI send"
     asgi_writer = writer_for({"type": "websocket"}, send)
     assert isinstance(asgi_writer, AsgiWriter) and asgi_writer.paused is False
-    await asgi_writer.send_event(Outbound('{"x": 1}'))
+    asgi_writer.send_event(Outbound('{"x": 1}'))
     await asgi_writer.send_message({"type": "websocket.close", "code": 1000})
     await asyncio.wait_for(closed.wait(), 5)
     assert sent == [{"type": "websocket.send", "text": '{"x": 1}'}, {"type": "websocket.close", "code": 1000}]
