@@ -1,5 +1,6 @@
-"""Two bench runs side by side (`python bench/compare.py BEFORE.json AFTER.json`): the project's figures, with
-the raw ceiling's as the yardstick of how much the machine itself moved between the runs."""
+"""Bench runs side by side: `python bench/compare.py LABEL=RUN.json LABEL=RUN.json ...` prints the project's
+figures of each run (with the raw ceiling's, when a run has it, as the yardstick of how much the machine itself
+moved between runs) and, for two runs, the ratio of the second to the first."""
 
 import json
 import sys
@@ -14,6 +15,14 @@ def _latency(run: dict, subscribers: int, key: str) -> float | None:
     return None
 
 
+def _sweep(run: dict, rate: int, key: str) -> float | None:
+    """p50 or p99 ms, or the server's CPU %, at one step of the throughput sweep, if it lost nothing."""
+    for entry in run.get("throughput", []):
+        if entry["rate"] == rate and not entry["loss"]:
+            return entry["server_cpu_pct"] if key == "cpu" else entry["latency_ms"][key]
+    return None
+
+
 def figures(run: dict) -> dict[str, float | None]:
     """The comparable figures of one target's results."""
     rows = {
@@ -24,8 +33,12 @@ def figures(run: dict) -> dict[str, float | None]:
     for subscribers in (1, 100, 1000):
         for key in ("p50", "p99"):
             rows[f"{key} ms, {subscribers:,} subscribers @10/s"] = _latency(run, subscribers, key)
+    for rate in (30, 80):
+        for key, name in (("p50", "p50 ms"), ("p99", "p99 ms"), ("cpu", "server CPU %")):
+            rows[f"sweep, 1,000 subscribers @{rate}/s: {name}"] = _sweep(run, rate, key)
     if "reconnect_storm" in run:
-        rows["reconnect storm, s until all resumed"] = run["reconnect_storm"]["seconds"]
+        storm = run["reconnect_storm"]
+        rows[f"reconnect storm, {storm['clients']:,} clients: s until all resumed"] = storm["seconds"]
     if "compression" in run:
         rows["permessage-deflate: max lossless deliveries/s"] = run["compression"]["max_lossless_deliveries_per_s"]
     if "scale_out" in run:
@@ -37,27 +50,29 @@ def _cell(value: float | None) -> str:
     return "–" if value is None else f"{value:,}"
 
 
-def _ratio(before: float | None, after: float | None) -> str:
-    return f"{after / before:.2f}×" if before and after is not None else "–"
-
-
-def table(before: dict, after: dict) -> str:
-    """Markdown: each figure of the project before and after, and the raw ceiling's as the machine's yardstick."""
-    lines = [
-        f"| metric | project {before['machine']['date']} (before) | project {after['machine']['date']} (after) "
-        "| after / before | raw before | raw after |",
-        "|---|---|---|---|---|---|",
-    ]
-    project_before, project_after = figures(before["targets"]["project"]), figures(after["targets"]["project"])
-    raw_before = figures(before["targets"]["raw"]) if "raw" in before["targets"] else {}
-    raw_after = figures(after["targets"]["raw"]) if "raw" in after["targets"] else {}
-    for name, value in project_before.items():
-        lines.append(f"| {name} | {_cell(value)} | {_cell(project_after.get(name))} | "
-                     f"{_ratio(value, project_after.get(name))} | {_cell(raw_before.get(name))} | "
-                     f"{_cell(raw_after.get(name))} |")
+def table(runs: list[tuple[str, dict]]) -> str:
+    """Markdown: one row per figure, one column per run (project, then raw where present)."""
+    project = [(label, figures(result["targets"]["project"])) for label, result in runs]
+    raw = [(label, figures(result["targets"]["raw"])) for label, result in runs if "raw" in result["targets"]]
+    header = [f"project, {label}" for label, _ in project]
+    if len(project) == 2:
+        header.append("second / first")
+    header += [f"raw, {label}" for label, _ in raw]
+    lines = ["| metric | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    names = [name for name in project[0][1] if any(figs.get(name) is not None for _, figs in project)]
+    for name in names:
+        cells = [_cell(figs.get(name)) for _, figs in project]
+        if len(project) == 2:
+            first, second = project[0][1].get(name), project[1][1].get(name)
+            cells.append(f"{second / first:.2f}×" if first and second is not None else "–")
+        cells += [_cell(figs.get(name)) for _, figs in raw]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    old, new = (json.loads(Path(name).read_text()) for name in sys.argv[1:3])
-    print(table(old, new), end="")
+    runs = []
+    for argument in sys.argv[1:]:
+        label, _, path = argument.rpartition("=")
+        runs.append((label or Path(path).stem, json.loads(Path(path).read_text())))
+    print(table(runs), end="")
