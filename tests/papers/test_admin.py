@@ -7,12 +7,7 @@ from django.test import Client
 from papers.models import Paper, PaperEvent
 from tests.conftest import SAMPLE_TEXT
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_celery_send(monkeypatch):
-    monkeypatch.setattr("papers.tasks.process_paper.apply_async", lambda **kw: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_celery_send")]
 
 
 @pytest.fixture

@@ -8,15 +8,7 @@ from rest_framework.test import APIClient
 from papers.models import Paper, PaperEvent, PaperStatus
 from tests.conftest import make_pdf, token_for
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_celery_send(monkeypatch):
-    """Unit level: record the task hand-off instead of talking to a broker (e2e tests use a real worker)."""
-    sent = []
-    monkeypatch.setattr("papers.tasks.process_paper.apply_async", lambda **kw: sent.append(kw))
-    return sent
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_celery_send")]
 
 
 def test_token_pair_and_refresh(user):

@@ -13,15 +13,10 @@ from papers import services
 from papers.models import Paper
 from tests.conftest import SAMPLE_TEXT, make_pdf, token_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_celery_send")]
 
 XSS = b"<html><body><script>fetch('/api/papers/').then(r => r.text()).then(alert)</script></body></html>"
 STORED_NAME = re.compile(r"papers/[0-9a-f]{32}\.(pdf|txt)")
-
-
-@pytest.fixture(autouse=True)
-def no_celery_send(monkeypatch):
-    monkeypatch.setattr("papers.tasks.process_paper.apply_async", lambda **kw: None)
 
 
 def client_for(user) -> APIClient:

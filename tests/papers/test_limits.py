@@ -13,9 +13,9 @@ from papers import services, tasks
 from papers.models import Paper
 from tests.conftest import SAMPLE_TEXT
 from tests.e2e.slow_extractor import MARKER as SLOW_MARKER
-from tests.papers.test_services import log, no_celery_send, queued_paper  # noqa: F401 (an autouse fixture)
+from tests.papers.test_services import log, queued_paper
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_celery_send")]
 
 
 def error_event(paper: Paper) -> dict:

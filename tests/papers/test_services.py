@@ -11,13 +11,7 @@ from realtime.events import utc_now
 from tests.conftest import SAMPLE_TEXT, make_pdf
 from tests.schemas import assert_wire_event
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_celery_send(monkeypatch):
-    """Unit level: the task hand-off is recorded, and the test runs the service itself."""
-    monkeypatch.setattr("papers.tasks.process_paper.apply_async", lambda **kw: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_celery_send")]
 
 
 def queued_paper(owner, content: bytes, name: str = "p.pdf") -> Paper:

@@ -10,13 +10,7 @@ from papers import services
 from papers.models import PaperEvent, PaperStatus
 from tests.conftest import make_pdf
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_celery_send(monkeypatch):
-    """Unit level: no broker; the upload's task hand-off is not what these tests look at."""
-    monkeypatch.setattr("papers.tasks.process_paper.apply_async", lambda **kw: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_celery_send")]
 
 
 @pytest.fixture
