@@ -6,7 +6,8 @@ A reader of the specification starts here; each concern of a connection lives in
 - the client protocol: `realtime.protocol` (messages, errors, close codes); limits: `realtime.limits`;
 - subscriptions: `realtime.subscriptions` (what a connection asked for) and `realtime.snapshots` (what it starts with);
 - broadcasting: `realtime.broadcast` (what goes where), `realtime.bus` (Redis), `realtime.fanout` (one reader per
-  process), `realtime.delivery` (what a socket is sent, and when);
+  process), `realtime.forwarding` (what one connection forwards), `realtime.delivery` (what a socket is sent, and
+  when), `realtime.transport` (the server's writer); control messages: `realtime.control`;
 - the consumer that ties them together: `realtime.consumers.PaperConsumer`.
 """
 

@@ -11,12 +11,12 @@ from django.conf import settings
 from . import limits
 from .auth import Identity
 from .background import BackgroundTasks
+from .control import ControlMessages
 from .delivery import Delivery
 from .events import format_timestamp, utc_now
 from .forwarding import Forwarder
 from .protocol import (
     ProtocolError,
-    access_revoked,
     error_reply,
     listed,
     parse_event_types,
@@ -28,13 +28,10 @@ from .protocol import (
     parse_type,
     too_slow,
 )
-from .snapshots import visible_paper_state
 from .subscriptions import Subscriptions
 from .transport import writer_for
 
 logger = logging.getLogger(__name__)
-
-CONTROL_MESSAGES = ("paper.revoked", "user.revoked", "user.changed", "session.revoked")
 
 
 class PaperConsumer(AsyncJsonWebsocketConsumer):
@@ -58,7 +55,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
         self.identity = Identity(self, address, self.tasks, send=self.send_json, fail=self._fail)
         self.subscriptions = Subscriptions(self)
-        self.forwarder = Forwarder(self.subscriptions, self.delivery, self.identity, self._control)
+        self.control = ControlMessages(self.subscriptions, self.identity, self.tasks,
+                                       fail=self._fail, send=self.send_json, guarded=self._guarded)
+        self.forwarder = Forwarder(self.subscriptions, self.delivery, self.identity, self.control.take)
         self.rate = limits.MessageRate()
         await self.accept()
         session_user = self.scope.get("user")
@@ -109,37 +108,11 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         since = parse_since(content, target)
         limits.check_room(self.subscriptions, replacing=self.subscriptions.has(target))
         if "paper_id" in target:
-            await self._subscribe_paper(target["paper_id"], event_types, since, request_id)
+            await self.forwarder.subscribe_paper(target["paper_id"], event_types, since,
+                                                 lambda reply: self._reply(reply, request_id))
             return
         await self.subscriptions.add_topic(target["topic"], event_types, self.user)
         await self._reply({"type": "subscribed", **target, "event_types": listed(event_types)}, request_id)
-
-    async def _subscribe_paper(
-        self, paper_id: str, event_types: frozenset[str] | None, since: int | None, request_id: Any
-    ) -> None:
-        """Reply with the snapshot, replay what the client missed since `since`, then continue live."""
-        # Join before reading the log, so no event falls between the two; live events are held until the
-        # reply and replay are sent, and the floor then drops those the snapshot or replay covered.
-        async with self.forwarder.live_events_held():
-            await self.subscriptions.join_paper(paper_id)
-            await self._send_paper_state(paper_id, event_types, since, request_id)
-
-    async def _send_paper_state(
-        self, paper_id: str, event_types: frozenset[str] | None, since: int | None, request_id: Any
-    ) -> None:
-        """Reply with the snapshot (or not_found) and replay what the client missed."""
-        state = await visible_paper_state(self.user, paper_id, since, settings.REALTIME_REPLAY_LIMIT)
-        if state is None:
-            await self.subscriptions.drop_paper(paper_id)  # refused, or no longer visible: an earlier one ends too
-            raise ProtocolError("not_found", "No such paper.")
-        self.forwarder.snapshot_sent(paper_id, state.snapshot["seq"], state.owner_id)
-        self.subscriptions.record_paper(paper_id, event_types)
-        reply = {"type": "subscribed", "paper_id": paper_id, "event_types": listed(event_types),
-                 "snapshot": state.snapshot}
-        if state.recovery is not None:
-            reply["recovery"] = state.recovery
-        await self._reply(reply, request_id)
-        await self.forwarder.replay(paper_id, event_types, state.missed)
 
     async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
         """Drop one subscription; unknown ones are an error so clients notice their own mistakes."""
@@ -167,7 +140,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
     async def _become(self, user) -> None:
         """Act for another user (None: nobody); the same user keeps its subscriptions, another starts clean."""
         if user is not None and self.user is not None and user.pk == self.user.pk:
-            await self._apply_staff_flag(user.is_staff)  # a renewed token brings a fresh user row
+            await self.control.apply_staff_flag(user.is_staff)  # a renewed token brings a fresh user row
             return
         if self.user is not None:
             await self.subscriptions.drop_all(self.user)
@@ -179,47 +152,6 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Take one message of a group this connection is in (the fan-out's member interface): the forwarder's
         coroutine itself, so a delivery runs in one frame fewer."""
         return self.forwarder.take(message)
-
-    def _control(self, message: dict[str, Any]) -> None:
-        """Act on a control message in a task of its own: it may query the database, and the fan-out must not
-        wait for that."""
-        if message["type"] in CONTROL_MESSAGES:
-            self.tasks.start(self._guarded(getattr(self, get_handler_name(message))(message)))
-
-    async def user_revoked(self, message: dict[str, Any]) -> None:
-        """The account was deactivated or deleted, or its password changed: close now, not when the token expires."""
-        await self._fail(access_revoked(message.get("reason")))
-
-    async def session_revoked(self, message: dict[str, Any]) -> None:
-        """The Django session this socket was opened with logged out: close now."""
-        await self._fail(access_revoked("logged_out"))
-
-    async def user_changed(self, message: dict[str, Any]) -> None:
-        """The account was saved: follow a change of its staff flag at once."""
-        await self._apply_staff_flag(message["is_staff"])
-
-    async def _apply_staff_flag(self, is_staff: bool) -> None:
-        """Move topic "papers" between the staff and the own-papers group; a demotion re-checks every paper."""
-        if self.user is None or self.user.is_staff == is_staff:
-            return
-        await self.subscriptions.follow_staff_flag(self.user, is_staff)
-        if not is_staff:
-            for paper_id in list(self.subscriptions.papers):
-                await self.paper_revoked({"paper_id": paper_id, "reason": "access_changed"})
-
-    async def paper_revoked(self, message: dict[str, Any]) -> None:
-        """A paper was deleted or changed hands: end the subscription unless the user may still see it."""
-        paper_id = message["paper_id"]
-        if paper_id not in self.subscriptions.papers:
-            return
-        if message["reason"] != "deleted":
-            try:
-                if await visible_paper_state(self.user, paper_id, None, 0):
-                    return
-            except Exception:
-                logger.exception("re-checking access to %s failed; ending the subscription to be safe", paper_id)
-        await self.subscriptions.drop_paper(paper_id)
-        await self.send_json({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
 
     # --- delivery: the policy is realtime.delivery's, the writing the server's (realtime.transport) ---
 

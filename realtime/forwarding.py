@@ -3,8 +3,10 @@
 Live events are held back while a paper subscription starts; control messages go to the consumer."""
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from django.conf import settings
 
 from papers.selectors import paper_visible_to
 
@@ -12,7 +14,8 @@ from .auth import Identity
 from .broadcast import PAPER_MESSAGE, SYSTEM_MESSAGE
 from .delivery import Delivery
 from .events import encode
-from .protocol import TOPIC_PAPERS
+from .protocol import TOPIC_PAPERS, ProtocolError, listed
+from .snapshots import visible_paper_state
 from .subscriptions import RecentlySent, Subscriptions
 from .transport import Outbound
 
@@ -48,6 +51,27 @@ class Forwarder:
                 self.delivery.write(message["prepared"])
         else:
             self.on_control(message)
+
+    async def subscribe_paper(self, paper_id: str, event_types: frozenset[str] | None, since: int | None,
+                              reply: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Subscribe to a paper: reply with its snapshot (not_found if the user may not see it), replay what the
+        client missed since `since`, then continue live."""
+        # Join before reading the log, so no event falls between the two; live events are held until the
+        # reply and replay are sent, and the floor then drops those the snapshot or replay covered.
+        async with self.live_events_held():
+            await self.subscriptions.join_paper(paper_id)
+            state = await visible_paper_state(self.identity.user, paper_id, since, settings.REALTIME_REPLAY_LIMIT)
+            if state is None:
+                await self.subscriptions.drop_paper(paper_id)  # refused, or no longer visible: an earlier one ends
+                raise ProtocolError("not_found", "No such paper.")
+            self.snapshot_sent(paper_id, state.snapshot["seq"], state.owner_id)
+            self.subscriptions.record_paper(paper_id, event_types)
+            answer = {"type": "subscribed", "paper_id": paper_id, "event_types": listed(event_types),
+                      "snapshot": state.snapshot}
+            if state.recovery is not None:
+                answer["recovery"] = state.recovery
+            await reply(answer)
+            await self.replay(paper_id, event_types, state.missed)
 
     @contextlib.asynccontextmanager
     async def live_events_held(self) -> AsyncIterator[None]:

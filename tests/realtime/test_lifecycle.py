@@ -210,7 +210,7 @@ async def test_a_server_failure_while_handling_a_message_keeps_the_connection(us
     async def broken(*args):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("realtime.consumers.visible_paper_state", broken)
+    monkeypatch.setattr("realtime.forwarding.visible_paper_state", broken)
     ws = await connected(user)
     reply = await send(ws, {"type": "subscribe", "paper_id": "123e4567-e89b-12d3-a456-426614174000", "id": 9})
     assert (reply["type"], reply["code"], reply["id"]) == ("error", "internal_error", 9)
