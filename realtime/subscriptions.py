@@ -19,11 +19,6 @@ def topic_group(topic: str, user) -> str:
     return STAFF_PAPERS_GROUP if user.is_staff else user_group(user.pk)
 
 
-def subscription_group(*, paper_id: str | None = None, topic: str | None = None, user=None) -> str:
-    """The fan-out group a subscription listens on."""
-    return paper_group(paper_id) if paper_id else topic_group(topic, user)
-
-
 class Subscriptions:
     """Papers (each with an optional event-type filter) and topics one connection subscribed to, and its
     memberships of the fan-out groups that carry them: a subscription is recorded only once its group is joined."""
