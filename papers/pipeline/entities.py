@@ -32,6 +32,11 @@ class FoundEntity:
     confidence: float
     mentions: int
     first_offset: int
+    # How central the entity is to the paper, in [0, 1]; key: one of the paper's key (salient) entities;
+    # signals: where it stood out ("title", "abstract", "proposed", "table", "caption").
+    salience: float = 0.0
+    key: bool = False
+    signals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ class FoundRelationship:
     target: tuple[str, str]
     confidence: float
     evidence: str
+    # A result record (EVALUATED_ON): the metric entity's name it was measured with, and the score as written.
+    metric: str | None = None
+    score: str | None = None
 
 
 def _check_rule(rule: _Rule | _ContextRule) -> None:
