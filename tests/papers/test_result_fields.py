@@ -1,6 +1,7 @@
 """Services: an entity's salience, key and signals and a result's metric and score are stored, checked and announced."""
 
 import math
+import re
 import uuid
 
 import pytest
@@ -131,9 +132,42 @@ def test_relationship_events_carry_metric_id_metric_and_score(processed):
     }
 
 
+def test_the_api_returns_what_the_events_said(processed, api):
+    entities = {e["entity_id"]: e for e in logged(processed, "entity_extracted")}
+    rows = api.get(f"/api/papers/{processed.pk}/entities/").json()
+    assert len(rows) == len(entities)
+    for row in rows:
+        event = entities[row["id"]]
+        assert (row["mentions"], row["salience"], row["key"], row["signals"]) == (
+            event["mentions"], event["salience"], event["key"], event["signals"]
+        )
+    links = {e["relationship_id"]: e for e in logged(processed, "relationship_extracted")}
+    rows = api.get(f"/api/papers/{processed.pk}/relationships/").json()
+    assert len(rows) == len(links) == len(FOUND_RELATIONSHIPS)
+    for row in rows:
+        event = links[row["id"]]
+        expected = (event["metric_id"], event["metric"], event["score"])
+        assert (row["metric_id"], row["metric_name"], row["score"]) == expected
+
+
 def test_the_checks_on_what_an_extractor_hands_over():
     assert services._score("9" * 32) == "9" * 32 and services._score("9" * 33) == ""
     assert services._score(None) == services._score("  ") == ""
     assert services._signals(["caption", "x", "caption", "title"]) == ["caption", "title"]
     assert services._signals(None) == [] and services._signals("title") == []  # a bare string is not a list
     assert [services._salience(v) for v in (None, 0.5, 2, -1, math.inf, math.nan)] == [0.0, 0.5, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_the_progress_page_marks_key_entities_only(processed, user, client):
+    client.force_login(user)
+    html = client.get(f"/papers/{processed.pk}/").content.decode()
+    rows = dict(re.findall(r'<tr data-entity-id="[^"]+" data-entity-name="([^"]+)">(.*?)</tr>', html))
+    assert set(rows) == {e.name for e in FOUND_ENTITIES}
+    assert [name for name, cells in rows.items() if 'class="badge key"' in cells] == ["NovaNet"]
+
+
+def test_the_admin_shows_salience_key_metric_and_score(processed, admin_client):
+    html = admin_client.get(f"/admin/papers/paper/{processed.pk}/change/").content.decode()
+    for column in ("salience", "key", "metric", "score"):
+        assert f'<th class="column-{column}' in html
+    assert "0.9123" in html and "88.0%" in html and "METRIC: F1" in html
