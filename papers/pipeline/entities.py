@@ -195,8 +195,25 @@ _BLOCK = _Term(None, "", "blocked")
 # an unbroken run of letters is linear, not one full re-read per position.
 MAX_WORD_CHARS = 64
 _ACRONYM_DEFINITION = re.compile(
-    rf"((?:[^\W\d_][\w'-]{{0,{MAX_WORD_CHARS - 1}}}+[ \t\n]++){{1,8}})\(([A-Z]{{2,6}})s?\)"
+    rf"((?:[^\W\d_][\w'-]{{0,{MAX_WORD_CHARS - 1}}}+[ \t\n]++){{1,8}})\(([A-Z]{{2,6}})s?\)\Z"
 )
+_ACRONYM_PARENTHESIS = re.compile(r"\(([A-Z]{2,6})s?\)")
+# A definition is looked for only in this many characters before an "(ACRONYM)", and not across the previous
+# one (no word holds a parenthesis): each position is tried at most once, and only near a parenthesis.
+DEFINITION_WINDOW = 8 * (MAX_WORD_CHARS + 2)
+
+
+def _acronym_definitions(text: str) -> Iterator[re.Match[str]]:
+    """Each "long form (ACRONYM)" in the text, in order: group 1 the words before, group 2 the acronym."""
+    previous = 0
+    for parenthesis in _ACRONYM_PARENTHESIS.finditer(text):
+        start = max(previous, parenthesis.start() - DEFINITION_WINDOW)
+        previous = parenthesis.end()
+        match = _ACRONYM_DEFINITION.search(text, start, parenthesis.end())  # \Z: ends at this parenthesis
+        if match is not None:
+            yield match
+
+
 _ACRONYM_STOP_WORDS = frozenset("of the and for to a an in on with by".split())
 
 
@@ -236,7 +253,7 @@ def document_terms(text: str) -> _DocumentTerms:
     """Read "long form (ACRONYM)" definitions: override clashing acronyms, learn new acronyms and methods."""
     acronyms: dict[str, _Term | None] = {}
     long_forms: dict[str, _Term] = {}
-    for match in _ACRONYM_DEFINITION.finditer(text):
+    for match in _acronym_definitions(text):
         acronym = match.group(2)
         if acronym in acronyms:
             continue
