@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from .types import ENTITY_TYPES, check_types
-from .vocabulary import BLOCKED_PHRASES, VOCABULARY
+from .vocabulary import BLOCKED_PHRASES, CASE_SENSITIVE_METRICS, VOCABULARY
 
 __all__ = ["ENTITY_TYPES"]  # re-exported: the entity types are defined in types.py
 
@@ -71,8 +71,13 @@ _BOUNDARY_AFTER = rf"(?:s?(?![A-Za-z0-9])|(?={_SIZE_SUFFIX}(?![A-Za-z0-9])))"
 _FOLDED_SEPARATOR = r"[\s-]+"
 
 
-def _is_folded(alias: str) -> bool:
-    """All-lowercase aliases are common words and match in any case; the rest match exactly."""
+def _is_folded(alias: str, entity_type: str | None = None) -> bool:
+    """Whether an alias matches in any case: all-lowercase ones (common words) and most metric names do."""
+    if entity_type == "METRIC":
+        # "mean IOU", "MIoU", "Bleu": metric names are spelled in any case. A two-letter name ("EM": "em")
+        # or one listed as an ordinary word in lowercase ("mAP": "map") would match prose, so keeps its case.
+        two_letters = len(alias) <= 2 and alias.isalpha()
+        return not two_letters and alias not in CASE_SENSITIVE_METRICS
     return alias == alias.lower() and not any(c.isdigit() for c in alias)
 
 
@@ -94,7 +99,7 @@ def _build_terms() -> tuple[dict[str, _Term], dict[str, _Term]]:
         for name, aliases in entries.items():
             for alias in (name, *aliases):
                 term = _Term(entity_type, name, "canonical" if alias == name else "alias")
-                if _is_folded(alias):
+                if _is_folded(alias, entity_type):
                     folded.setdefault(_folded_key(alias), term)
                     folded.setdefault(_folded_key(alias.replace("-", "")), term)  # "pretraining"
                 else:
@@ -266,13 +271,19 @@ def document_terms(text: str) -> _DocumentTerms:
             name = " ".join(word.lower() if word[1:] == word[1:].lower() else word for word in words)
             meaning = _Term("METHOD", name, "alias")
             long_forms[_folded_key(name)] = long_forms[_folded_key(name.replace("-", ""))] = meaning
-        known = _EXACT_TERMS.get(acronym)
-        if known is not None and known.entity_type is not None:
+        known = _acronym_term(acronym)
+        if known is not None:
             if meaning is None or meaning.name != known.name:
                 acronyms[acronym] = meaning
         elif known is None and meaning is not None and meaning.entity_type is not None:
             acronyms[acronym] = _Term(meaning.entity_type, meaning.name, "alias")
     return _DocumentTerms(acronyms, long_forms)
+
+
+def _acronym_term(acronym: str) -> _Term | None:
+    """The gazetteer entity an acronym names as written (metrics match in any case: "MSE")."""
+    term = _EXACT_TERMS.get(acronym) or _FOLDED_TERMS.get(acronym.lower())
+    return term if term is not None and term.entity_type is not None else None
 
 
 def _ends_with_method(words: list[str]) -> bool:
@@ -404,7 +415,10 @@ def _chunks(length: int) -> list[tuple[int, int]]:
 
 def _gazetteer_matches(text: str, terms: _DocumentTerms, on_step: Callable[[], None] | None = None) -> list[Mention]:
     """Vocabulary mentions, longest match first, blocked phrases and overridden acronyms removed."""
-    passes = [(_EXACT_RE, _EXACT_TERMS, _exact_key, terms.acronyms), (_FOLDED_RE, _FOLDED_TERMS, _folded_key, {})]
+    passes = [
+        (_EXACT_RE, _EXACT_TERMS, _exact_key, terms.acronyms),
+        (_FOLDED_RE, _FOLDED_TERMS, _folded_key, terms.acronyms),  # metric acronyms ("MSE") are folded terms
+    ]
     if terms.long_forms:
         trie = _trie_regex(terms.long_forms, _FOLDED_SEPARATOR)
         regex = re.compile(_BOUNDARY_BEFORE + "(?:" + trie + ")" + _BOUNDARY_AFTER, re.IGNORECASE)

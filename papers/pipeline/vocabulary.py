@@ -5,7 +5,8 @@ from .types import ENTITY_TYPES, check_types
 # Matching rules (applied in entities.py): an alias written with any uppercase letter or digit is matched
 # case-sensitively (so "RACE" is not "race", "EM" is not "em"); an all-lowercase alias is matched ignoring
 # case, and a hyphenated lowercase alias also matches its spaced and joined spellings ("pre training",
-# "pretraining"). The canonical name is always an alias of itself. Longest match wins.
+# "pretraining"). METRIC aliases are the exception: they match ignoring case too (see CASE_SENSITIVE_METRICS).
+# The canonical name is always an alias of itself. Longest match wins.
 
 MODELS: dict[str, tuple[str, ...]] = {
     "BERT": ("BERT model",),
@@ -224,7 +225,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "exact match": ("EM",),
     "BLEU": ("SacreBLEU",),
     "ROUGE": ("ROUGE-L", "ROUGE-1", "ROUGE-2"),
-    "METEOR": (),
+    "METEOR": ("Meteor",),
     "CIDEr": (),
     "perplexity": ("PPL",),
     "Matthews correlation": (
@@ -239,7 +240,8 @@ METRICS: dict[str, tuple[str, ...]] = {
     "mAP": ("mean average precision",),
     "average precision": (),
     "AUC": ("ROC AUC", "AUROC", "area under the curve", "ROC-AUC"),
-    "IoU": ("mIoU", "intersection over union", "mean IoU"),
+    "IoU": ("intersection over union", "intersection-over-union"),
+    "mean IoU": ("mIoU", "mean intersection over union", "mean IU"),
     "word error rate": ("WER",),
     "error rate": (),
     "mean squared error": ("MSE",),
@@ -247,6 +249,11 @@ METRICS: dict[str, tuple[str, ...]] = {
     "mean absolute error": ("MAE",),
     "BERTScore": (),
 }
+
+# METRIC aliases match ignoring case ("mean IOU", "MIoU", "Bleu"): papers spell metric names every which way.
+# Kept case-sensitive are two-letter names ("EM" is not "em", "AP" is not "ap"), found by length in
+# entities.py, and these, whose lowercase spelling is an ordinary word or name.
+CASE_SENSITIVE_METRICS: frozenset[str] = frozenset({"mAP", "METEOR", "Meteor", "CIDEr", "LAS"})
 
 TASKS: dict[str, tuple[str, ...]] = {
     "named entity recognition": ("NER",),

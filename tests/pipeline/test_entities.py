@@ -194,3 +194,17 @@ def test_find_mentions_locates_given_entities():
     text = "RoBERTa beats BERT. BERT is older."
     mentions = find_mentions(text, [e for e in extract_entities(text) if e.name == "BERT"])
     assert [(m.start, text[m.start : m.end]) for m in mentions] == [(14, "BERT"), (20, "BERT")]
+
+
+# --- metrics in any case ---
+
+
+def test_metric_aliases_match_in_any_case_except_short_or_word_like_ones():
+    found = by_key("mean IOU, mean IoU, Mean-IoU, mIoU and MIOU. BLEU and Bleu; f1 and F1; Accuracy.")
+    assert found[("METRIC", "mean IoU")].mentions == 5
+    assert found[("METRIC", "BLEU")].mentions == 2
+    assert found[("METRIC", "F1")].mentions == 2
+    # "em" is a word, "map" too: those aliases keep their case.
+    found = by_key("The em dash, a map of the road, and the mAP and EM scores.")
+    assert found[("METRIC", "mAP")].mentions == 1
+    assert found[("METRIC", "exact match")].mentions == 1
