@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from .types import ENTITY_TYPES, check_types
-from .vocabulary import BLOCKED_PHRASES, CASE_SENSITIVE_METRICS, VOCABULARY
+from .vocabulary import BLOCKED_PHRASES, CASE_SENSITIVE_METRICS, VOCABULARY, YEARLY_DATASETS
 
 __all__ = ["ENTITY_TYPES"]  # re-exported: the entity types are defined in types.py
 
@@ -157,7 +158,12 @@ _EXACT_BY_LOWER = _lowercase_view(_EXACT_TERMS)
 
 
 def lookup_term(surface: str) -> _Term | None:
-    """The gazetteer term a surface string names, trying exact, case-folded and singular forms."""
+    """The gazetteer term a surface string names, trying exact, case-folded, singular and versioned forms."""
+    return _gazetteer_term(surface) or _versioned_term(surface)
+
+
+def _gazetteer_term(surface: str) -> _Term | None:
+    """The vocabulary term a surface string names, trying exact, case-folded and singular forms."""
     for candidate in (surface, surface[:-1] if surface.endswith("s") else None):
         if not candidate:
             continue
@@ -165,6 +171,75 @@ def lookup_term(surface: str) -> _Term | None:
         if term is not None:
             return term
     return None
+
+
+# --- versions of datasets: "PASCAL VOC 2012", "WMT'14", "CoNLL-2005", "Visual Genome v1.4", "MS MARCO 2.1" ---
+
+# Right after a dataset name: a year (1990-2039) spaced, hyphenated or glued; a two-digit year after an apostrophe
+# ("WMT'14"; not "CoNLL-10", ten annotators, nor "COCO 14") or glued to a YEARLY_DATASETS name ("VOC07");
+# "v2", "V1.1"; a bare "2.1" only when no number, unit or percent follows, as table rows put scores after
+# names ("COCO 73.6 72.4").
+# Fixed-width pieces and a lookahead: a match attempt reads a few characters, so scanning stays linear.
+_VERSION = (
+    r"(?:[ -]?(?P<year>199\d|20[0-3]\d)"
+    r"|['’](?P<short>9\d|[0-3]\d)"
+    r"|(?P<glued>9\d|[0-3]\d)"
+    r"|[ -]?[vV](?P<v>\d{1,2}(?:\.\d{1,2})?)"
+    r"| (?P<dotted>\d\.\d)(?!\s*(?:\d|%|[mM]illion|[bB]illion)))"
+    r"(?![A-Za-z0-9]|[.,]\d)"
+)
+_VERSION_AFTER = re.compile(_VERSION)
+_VERSIONED_SURFACE = re.compile(r"(?P<name>.*?[^\W\d_])" + _VERSION, re.DOTALL)
+# The version a canonical name already carries ("CoNLL-2003", "SQuAD v1.1"), to name its siblings alike.
+_NAME_VERSION = re.compile(r"(?P<base>.+?)(?P<sep>[ -]?)(?:(?P<year>(?:19|20)\d\d)|v?\d+(?:\.\d+)+|v\d+)")
+
+
+def _version(match: re.Match[str]) -> tuple[str, bool]:
+    """The version as it is named ("2014" for "'14", "v1.4", "2.1"), and whether it is a year."""
+    if match["year"]:
+        return match["year"], True
+    if match["short"] or match["glued"]:
+        year = int(match["short"] or match["glued"])
+        return str(year + (1900 if year >= 90 else 2000)), True
+    return ("v" + match["v"], False) if match["v"] else (match["dotted"], False)
+
+
+@functools.lru_cache(maxsize=4096)  # a paper names a few versions many times; each costs several lookups
+def _versioned(term: _Term, version: str, is_year: bool) -> _Term:
+    """The dataset term for a version of term: a vocabulary entry if one names it, else base name + version."""
+    own = _NAME_VERSION.fullmatch(term.name)
+    base = own["base"] if own else term.name
+    # "CoNLL-2005" like "CoNLL-2003": a sibling year keeps the canonical name's separator.
+    separator = own["sep"] if own and own["year"] and own["sep"] and is_year else " "
+    bare = version.removeprefix("v")
+    forms = dict.fromkeys((version, bare, "v" + bare))  # ordered: the first vocabulary hit is the same every run
+    spellings = [base + separator + version, *(base + sep + form for form in forms for sep in (" ", "-", ""))]
+    for spelling in spellings:
+        known = _gazetteer_term(spelling)
+        if known is not None and known.entity_type == "DATASET":
+            return _Term("DATASET", known.name, term.kind)
+    return _Term("DATASET", base + separator + version, term.kind)
+
+
+def _versioned_term(surface: str) -> _Term | None:
+    """The term of a dataset name followed by a version ("VOC 2012" -> "PASCAL VOC 2012"), if surface is one."""
+    match = _VERSIONED_SURFACE.fullmatch(surface.strip())
+    if match is None:
+        return None
+    term = _gazetteer_term(match["name"])
+    if term is None or term.entity_type != "DATASET" or (match["glued"] and term.name not in YEARLY_DATASETS):
+        return None
+    return _versioned(term, *_version(match))
+
+
+def _with_version(text: str, end: int, term: _Term) -> tuple[int, _Term]:
+    """Extend a dataset mention over a version that follows it; other mentions are returned as they are."""
+    if term.entity_type != "DATASET" or text[end - 1].isdigit():  # "CIFAR-10 2012": a digit ends the name
+        return end, term
+    match = _VERSION_AFTER.match(text, end)
+    if match is None or (match["glued"] and term.name not in YEARLY_DATASETS):
+        return end, term
+    return match.end(), _versioned(term, *_version(match))
 
 
 # --- document structure ---
@@ -423,7 +498,7 @@ def _gazetteer_matches(text: str, terms: _DocumentTerms, on_step: Callable[[], N
         trie = _trie_regex(terms.long_forms, _FOLDED_SEPARATOR)
         regex = re.compile(_BOUNDARY_BEFORE + "(?:" + trie + ")" + _BOUNDARY_AFTER, re.IGNORECASE)
         passes.append((regex, terms.long_forms, _folded_key, {}))
-    raw: list[tuple[int, int, int, _Term]] = []
+    raw: list[tuple[int, int, _Term, int]] = []
     for priority, (regex, table, key, overrides) in enumerate(passes):
         for start, end in _chunks(len(text)):
             for match in regex.finditer(text, start, min(len(text), end + CHUNK_OVERLAP)):
@@ -431,12 +506,12 @@ def _gazetteer_matches(text: str, terms: _DocumentTerms, on_step: Callable[[], N
                     break
                 term = _resolve(match.group(), table, key, overrides)
                 if term is not None:
-                    raw.append((match.start(), match.end(), priority, term))
+                    raw.append((match.start(), *_with_version(text, match.end(), term), priority))
             if on_step is not None and priority < 2:
                 on_step()
     mentions = []
     last_end = -1
-    for start, end, _priority, term in sorted(raw, key=lambda item: (item[0], item[0] - item[1], item[2])):
+    for start, end, term, _priority in sorted(raw, key=lambda item: (item[0], item[0] - item[1], item[3])):
         if start < last_end:
             continue
         last_end = end

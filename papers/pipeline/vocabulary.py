@@ -6,7 +6,9 @@ from .types import ENTITY_TYPES, check_types
 # case-sensitively (so "RACE" is not "race", "EM" is not "em"); an all-lowercase alias is matched ignoring
 # case, and a hyphenated lowercase alias also matches its spaced and joined spellings ("pre training",
 # "pretraining"). METRIC aliases are the exception: they match ignoring case too (see CASE_SENSITIVE_METRICS).
-# The canonical name is always an alias of itself. Longest match wins.
+# The canonical name is always an alias of itself. Longest match wins. A year or version right after a
+# DATASET name is kept ("PASCAL VOC 2012"), so list versioned spellings only for versions with names of
+# their own ("SQuAD v2.0") or that are the dataset itself ("OntoNotes 5.0").
 
 MODELS: dict[str, tuple[str, ...]] = {
     "BERT": ("BERT model",),
@@ -126,6 +128,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "QuAC": (),
     "NewsQA": (),
     "MS MARCO": ("MSMARCO",),
+    # "CoNLL" alone: the NER shared task; "CoNLL-2005" and the like get names of their own (a version).
     "CoNLL-2003": ("CoNLL 2003", "CoNLL03", "CoNLL-03", "CoNLL'03", "CoNLL2003", "CoNLL"),
     "CoNLL-2012": ("CoNLL 2012", "CoNLL-12", "CoNLL2012"),
     "OntoNotes": ("OntoNotes 5.0", "OntoNotes5", "OntoNotes v5", "OntoNER"),
@@ -160,7 +163,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "One Billion Word": ("1B Word",),
     "LAMBADA": (),
     "enwik8": (),
-    "WMT": ("WMT14", "WMT16", "WMT 2014", "WMT'14"),
+    "WMT": (),
     "IWSLT": (),
     "CNN/Daily Mail": ("CNN/DailyMail", "CNN/DM", "CNN-DailyMail"),
     "XSum": (),
@@ -183,7 +186,8 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "PubLayNet": (),
     "DocBank": (),
     "XFUND": (),
-    "ImageNet": ("ImageNet-1k", "ImageNet-1K", "ImageNet-21k", "ImageNet-22k", "ILSVRC"),
+    "ImageNet": ("ImageNet-1k", "ImageNet-1K", "ILSVRC", "imagenet large scale visual recognition challenge"),
+    "ImageNet-21k": ("ImageNet-21K", "ImageNet-22k", "ImageNet-22K"),
     "miniImageNet": ("mini-ImageNet",),
     "tieredImageNet": ("tiered-ImageNet",),
     "Omniglot": (),
@@ -193,7 +197,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "CIFAR-100": ("CIFAR100",),
     "MNIST": (),
     "Fashion-MNIST": (),
-    "Pascal VOC": ("PASCAL VOC",),
+    "PASCAL VOC": ("Pascal VOC", "VOC"),
     "Cityscapes": (),
     "ADE20K": (),
     "LibriSpeech": (),
@@ -249,6 +253,14 @@ METRICS: dict[str, tuple[str, ...]] = {
     "mean absolute error": ("MAE",),
     "BERTScore": (),
 }
+
+# Datasets released in yearly editions: after these a glued two-digit number is the year ("VOC07", "WMT14",
+# "ILSVRC12"); after any other name it is more likely a footnote mark ("STORIES10").
+YEARLY_DATASETS: frozenset[str] = frozenset(
+    {"PASCAL VOC", "COCO", "WMT", "IWSLT", "ImageNet", "CoNLL-2003", "SemEval", "ClueWeb", "ACE 2005", "WNUT 2017"}
+)
+if not YEARLY_DATASETS <= DATASETS.keys():
+    raise ValueError(f"YEARLY_DATASETS names datasets not in DATASETS: {sorted(YEARLY_DATASETS - DATASETS.keys())}")
 
 # METRIC aliases match ignoring case ("mean IOU", "MIoU", "Bleu"): papers spell metric names every which way.
 # Kept case-sensitive are two-letter names ("EM" is not "em", "AP" is not "ap"), found by length in

@@ -6,6 +6,7 @@ from papers.pipeline.entities import (
     FoundEntity,
     extract_entities,
     find_mentions,
+    lookup_term,
     references_span,
 )
 
@@ -194,6 +195,60 @@ def test_find_mentions_locates_given_entities():
     text = "RoBERTa beats BERT. BERT is older."
     mentions = find_mentions(text, [e for e in extract_entities(text) if e.name == "BERT"])
     assert [(m.start, text[m.start : m.end]) for m in mentions] == [(14, "BERT"), (20, "BERT")]
+
+
+# --- versions of datasets ---
+
+
+def test_a_year_or_version_after_a_dataset_name_is_kept():
+    text = (
+        "We use PASCAL VOC 2012, VOC 2012, VOC2007 and PASCAL VOC07. COCO 2017 and MS COCO 2017 differ from "
+        "COCO 2014. WMT 2014, WMT'14, WMT14 and WMT’16. CoNLL-2005 and CoNLL 2009 are not CoNLL-2003. "
+        "Visual Genome v1.4, MS MARCO 2.1 and ImageNet."
+    )
+    found = by_key(text)
+    assert found[("DATASET", "PASCAL VOC 2012")].mentions == 2
+    assert found[("DATASET", "PASCAL VOC 2007")].mentions == 2
+    assert found[("DATASET", "COCO 2017")].mentions == 2
+    assert found[("DATASET", "COCO 2014")].mentions == 1
+    assert found[("DATASET", "WMT 2014")].mentions == 3
+    assert found[("DATASET", "WMT 2016")].mentions == 1
+    assert found[("DATASET", "CoNLL-2005")].mentions == 1
+    assert found[("DATASET", "CoNLL-2009")].mentions == 1
+    assert found[("DATASET", "CoNLL-2003")].mentions == 1
+    assert found[("DATASET", "Visual Genome v1.4")].mentions == 1
+    assert found[("DATASET", "MS MARCO 2.1")].mentions == 1
+    assert {name for kind, name in found if kind == "DATASET"} == {
+        "PASCAL VOC 2012", "PASCAL VOC 2007", "COCO 2017", "COCO 2014", "WMT 2014", "WMT 2016", "CoNLL-2005",
+        "CoNLL-2009", "CoNLL-2003", "Visual Genome v1.4", "MS MARCO 2.1", "ImageNet",
+    }  # fmt: skip
+
+
+def test_versions_the_gazetteer_already_knows_are_not_duplicated():
+    found = by_key("SQuAD 2.0, SQuAD v2.0, SQuAD2.0 and SQuAD v1.1; WNUT'16 and WNUT 2016; CoNLL 2012.")
+    assert found[("DATASET", "SQuAD v2.0")].mentions == 3
+    assert found[("DATASET", "SQuAD v1.1")].mentions == 1
+    assert found[("DATASET", "WNUT 2016")].mentions == 2
+    assert found[("DATASET", "CoNLL-2012")].mentions == 1
+    assert len(found) == 4
+
+
+def test_numbers_that_are_not_versions_are_left_alone():
+    text = (
+        "COCO 73.6 72.4 on a table row; ImageNet 1.2 million images; CIFAR100-20 and CoNLL-10 annotators; "
+        "BERT 2019 is a model, not a dataset; COCO 5 times; MNIST 3000 images; STORIES10 has a footnote."
+    )
+    found = by_key(text)
+    datasets = {name for kind, name in found if kind == "DATASET"}
+    assert datasets == {"COCO", "ImageNet", "CIFAR-100", "CoNLL-2003", "MNIST", "Stories"}
+    assert ("MODEL", "BERT") in found
+
+
+def test_lookup_term_resolves_versioned_dataset_names():
+    assert lookup_term("VOC 2012").name == "PASCAL VOC 2012"
+    assert lookup_term("WMT'14").name == "WMT 2014"
+    assert lookup_term("SQuAD 2.0").name == "SQuAD v2.0"
+    assert lookup_term("BERT 2019") is None
 
 
 # --- metrics in any case ---

@@ -91,6 +91,12 @@ def test_a_megabyte_of_words_between_acronym_parentheses_is_read_quickly():
 
 
 @pytest.mark.timeout(HOSTILE_TIMEOUT)
+def test_a_megabyte_of_versioned_dataset_names_is_scanned_quickly():
+    found = extract_entities("COCO 2014 and VOC07, " * 50_000)
+    assert [(entity.name, entity.mentions) for entity in found] == [("COCO 2014", 50_000), ("PASCAL VOC 2007", 50_000)]
+
+
+@pytest.mark.timeout(HOSTILE_TIMEOUT)
 def test_a_megabyte_capitalized_word_is_scanned_quickly_for_model_shaped_names():
     found = extract_entities("A" + "a" * MEGABYTE + " and SimBERT")
     assert [(entity.entity_type, entity.name) for entity in found] == [("MODEL", "SimBERT")]
