@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -267,8 +268,6 @@ def references_span(text: str) -> tuple[int, int] | None:
     return (start, appendix.start() if appendix else len(text))
 
 
-_BLOCK = _Term(None, "", "blocked")
-
 # --- per-document acronym definitions: "noisy supervised pre-training (NSP)" is not next sentence prediction ---
 
 # Words are read possessively and at most MAX_WORD_CHARS long, so a match attempt costs at most 8 such words:
@@ -295,6 +294,9 @@ def _acronym_definitions(text: str) -> Iterator[re.Match[str]]:
 
 
 _ACRONYM_STOP_WORDS = frozenset("of the and for to a an in on with by".split())
+# "Inception score (IS)", "adversarial training (AT)": acronyms that are words, not learned, as headings and
+# titles in capitals are full of them.
+_WORDS_IN_CAPITALS = frozenset("is at in on as it an be by do go if me my no of or so to up us we am are was".split())
 
 
 def _long_form(acronym: str, words: list[str]) -> list[str] | None:
@@ -326,31 +328,38 @@ class _DocumentTerms:
     """What a paper's own acronym definitions add to or change in the gazetteer."""
 
     acronyms: dict[str, _Term | None]  # acronym -> its meaning here (None: not the gazetteer's meaning)
-    long_forms: dict[str, _Term]  # folded key of a new method's long form -> its term
+    long_forms: dict[str, _Term]  # folded key of a long form outside the gazetteer -> its term
 
 
 def document_terms(text: str) -> _DocumentTerms:
-    """Read "long form (ACRONYM)" definitions: override clashing acronyms, learn new acronyms and methods."""
+    """Read "long form (ACRONYM)" definitions: keep, override or learn acronyms, and learn their long forms."""
     acronyms: dict[str, _Term | None] = {}
     long_forms: dict[str, _Term] = {}
+    defined: set[str] = set()
     for match in _acronym_definitions(text):
         acronym = match.group(2)
-        if acronym in acronyms:
-            continue
-        words = _long_form(acronym, match.group(1).split())
+        words = None if acronym in defined else _long_form(acronym, match.group(1).split())
         if words is None:
             continue
-        meaning = lookup_term(" ".join(words))
-        if meaning is None and _ends_with_method(words):
-            # "noisy supervised pre-training (NSP)": a paper's named variant of a known method is a method too.
-            name = " ".join(word.lower() if word[1:] == word[1:].lower() else word for word in words)
-            meaning = _Term("METHOD", name, "alias")
-            long_forms[_folded_key(name)] = long_forms[_folded_key(name.replace("-", ""))] = meaning
+        defined.add(acronym)  # the first definition decides; a later one is mostly a cited paper's wording
         known = _acronym_term(acronym)
+        meaning = _gazetteer_term(" ".join(words))
+        if meaning is not None and meaning.entity_type is None:
+            meaning = None  # a blocked phrase names nothing
+        if known is not None and (
+            (meaning is None and _spells_a_long_form(words, known)) or (meaning is not None and _same(meaning, known))
+        ):
+            if meaning is None:  # "convolution neural net (CNN)": the gazetteer's meaning; this spelling counts too
+                _learn(long_forms, _long_form_name(words), _Term(known.entity_type, known.name, "alias"))
+            continue
+        if meaning is None:
+            noun = _NEXT_WORD.match(text, match.end())
+            meaning = _new_term(acronym, words, noun.group(1) if noun else "")
+            if meaning is not None:
+                _learn(long_forms, _long_form_name(words), meaning)
         if known is not None:
-            if meaning is None or meaning.name != known.name:
-                acronyms[acronym] = meaning
-        elif known is None and meaning is not None and meaning.entity_type is not None:
+            acronyms[acronym] = meaning  # "noisy supervised pre-training (NSP)" is not next sentence prediction
+        elif meaning is not None and acronym.lower() not in _WORDS_IN_CAPITALS:
             acronyms[acronym] = _Term(meaning.entity_type, meaning.name, "alias")
     return _DocumentTerms(acronyms, long_forms)
 
@@ -361,9 +370,106 @@ def _acronym_term(acronym: str) -> _Term | None:
     return term if term is not None and term.entity_type is not None else None
 
 
-def _ends_with_method(words: list[str]) -> bool:
-    """Whether the words end with a gazetteer METHOD after at least one modifier."""
-    return any((lookup_term(" ".join(words[i:])) or _BLOCK).entity_type == "METHOD" for i in range(1, len(words)))
+def _same(term: _Term, other: _Term) -> bool:
+    """Whether two terms name the same entity."""
+    return (term.entity_type, term.name) == (other.entity_type, other.name)
+
+
+def _learn(long_forms: dict[str, _Term], name: str, term: _Term) -> None:
+    """Match a long form, spelled with or without its hyphens, as term."""
+    long_forms[_folded_key(name)] = long_forms[_folded_key(name.replace("-", ""))] = term
+
+
+def _long_form_name(words: list[str]) -> str:
+    """A long form as a name: capitalised words in lowercase, words with inner capitals as written."""
+    return " ".join(word.lower() if word[1:] == word[1:].lower() else word for word in words)
+
+
+_NEXT_WORD = re.compile(r"[ \t\n]{0,8}([A-Za-z]{1,32})")
+
+
+def _new_term(acronym: str, words: list[str], noun: str) -> _Term | None:
+    """What a long form outside the gazetteer names, told by its shape or the noun after "(ACRONYM)"."""
+    kind = _KIND_NOUNS.get(noun.lower())
+    for entity_type in ("METHOD", "TASK"):
+        # "noisy supervised pre-training (NSP)", "aspect-based sentiment analysis (ABSA)": a paper's named
+        # variant of a known method or task is one too; but "document classification (MDC) loss" is a method.
+        if any(_typed(" ".join(words[i:]), entity_type) for i in range(1, len(words))):
+            return _Term("METHOD" if kind == "METHOD" else entity_type, _long_form_name(words), "alias")
+    if kind == "DATASET" or _KIND_NOUNS.get(_singular(words[-1].lower())) == "DATASET":
+        # "Million Song Dataset (MSD)", "Wall Street Journal (WSJ) corpus": datasets go by their acronyms.
+        return _Term("DATASET", acronym, "alias")
+    return None
+
+
+def _typed(surface: str, entity_type: str) -> bool:
+    """Whether surface is a gazetteer term of this type."""
+    term = _gazetteer_term(surface)
+    return term is not None and term.entity_type == entity_type
+
+
+# Words a long form may add or leave out and still mean the same: "Stanford Question Answering Dataset".
+_LONG_FORM_FILLERS = _ACRONYM_STOP_WORDS | {"corpus", "corpora", "dataset", "datasets", "data", "set", "benchmark"}
+
+
+def _content_words(phrase: str) -> tuple[str, ...]:
+    """A long form's words to compare: lowercase, split at hyphens, singular, without possessives and fillers."""
+    parts = [_singular(part.removesuffix("'s").removesuffix("’s")) for part in re.split(r"[-\s]+", phrase.lower())]
+    parts = [part for part in parts if part]
+    return tuple(part for part in parts if part not in _LONG_FORM_FILLERS) or tuple(parts)
+
+
+def _singular(word: str) -> str:
+    """The word without a plural "s" ("nets", "networks"), short words and "-ss" words as they are."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _build_long_forms() -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
+    """The content words of every multi-word alias, by entity: the long forms a definition may spell out."""
+    forms: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+    for entity_type, entries in VOCABULARY.items():
+        for name, aliases in entries.items():
+            words = [_content_words(alias) for alias in (name, *aliases) if len(re.split(r"[-\s]+", alias)) > 1]
+            if words:
+                forms[(entity_type, name)] = tuple(words)
+    return forms
+
+
+_LONG_FORMS = _build_long_forms()
+
+
+def _spells_a_long_form(words: list[str], term: _Term) -> bool:
+    """Whether the words spell one of term's long forms, up to case, hyphens, plurals, fillers and typos."""
+    written = _content_words(" ".join(words))
+    return any(
+        "".join(written) == "".join(form) or (len(written) == len(form) and all(map(_close_words, written, form)))
+        for form in _LONG_FORMS.get((term.entity_type, term.name), ())
+    )
+
+
+def _close_words(word: str, other: str) -> bool:
+    """Whether two words are one word's spellings: a shortening ("net"), a suffix ("convolution-al"), a typo."""
+    if word == other:
+        return True
+    shorter = min(len(word), len(other))
+    prefix = len(os.path.commonprefix([word, other]))
+    if prefix >= 3 and prefix == shorter:  # net/network, square/squared, gate/gated
+        return True
+    if prefix >= 4 and shorter - prefix <= 2:  # neuron/neural, recurrent/recurent
+        return True
+    return shorter >= 4 and _one_edit_apart(word, other)  # neutral/neural, filed/field
+
+
+def _one_edit_apart(word: str, other: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of neighbours turns one word into the other."""
+    short, long = sorted((word, other), key=len)
+    if len(long) - len(short) > 1:
+        return False
+    i = len(os.path.commonprefix([short, long]))
+    if len(short) < len(long):
+        return short[i:] == long[i + 1 :]
+    swapped = short[i + 1 : i + 2] == long[i : i + 1] and short[i : i + 1] == long[i + 1 : i + 2]
+    return short[i + 1 :] == long[i + 1 :] or (swapped and short[i + 2 :] == long[i + 2 :])
 
 
 # --- the paper's own contribution ---
@@ -396,7 +502,7 @@ _KIND_NOUNS = {
         "algorithm method technique objective loss mechanism strategy scheme procedure regularizer trick".split(),
         "METHOD",
     ),
-    **dict.fromkeys("dataset corpus benchmark collection suite".split(), "DATASET"),
+    **dict.fromkeys("dataset corpus benchmark collection suite treebank".split(), "DATASET"),
 }
 check_types("entity", _KIND_NOUNS.values(), ENTITY_TYPES)
 
@@ -494,6 +600,15 @@ def _gazetteer_matches(text: str, terms: _DocumentTerms, on_step: Callable[[], N
         (_EXACT_RE, _EXACT_TERMS, _exact_key, terms.acronyms),
         (_FOLDED_RE, _FOLDED_TERMS, _folded_key, terms.acronyms),  # metric acronyms ("MSE") are folded terms
     ]
+    # Acronyms the paper defines for what the gazetteer has no acronym for ("batch normalization (BN)").
+    new_acronyms = {
+        acronym: term for acronym, term in terms.acronyms.items() if term is not None and _acronym_term(acronym) is None
+    }
+    if new_acronyms:
+        trie = _trie_regex(new_acronyms, r"\s+")
+        passes.append(
+            (re.compile(_BOUNDARY_BEFORE + "(?:" + trie + ")" + _BOUNDARY_AFTER), new_acronyms, _exact_key, {})
+        )
     if terms.long_forms:
         trie = _trie_regex(terms.long_forms, _FOLDED_SEPARATOR)
         regex = re.compile(_BOUNDARY_BEFORE + "(?:" + trie + ")" + _BOUNDARY_AFTER, re.IGNORECASE)

@@ -197,6 +197,68 @@ def test_find_mentions_locates_given_entities():
     assert [(m.start, text[m.start : m.end]) for m in mentions] == [(14, "BERT"), (20, "BERT")]
 
 
+# --- acronym definitions ---
+
+
+def test_a_definition_spelling_out_the_gazetteer_meaning_keeps_the_acronym():
+    found = by_key(
+        "We use the Stanford Natural Language Inference (SNLI) corpus. SNLI has 570k pairs. "
+        "MultiNLI is also known as Multi-Genre Natural Language Inference (MNLI)."
+    )
+    assert found[("DATASET", "SNLI")].mentions == 3  # the long form, "(SNLI)" and "SNLI"
+    assert found[("DATASET", "MNLI")].mentions == 3
+    assert ("TASK", "natural language inference") not in found
+
+
+def test_a_definition_with_a_variant_long_form_keeps_the_acronym_and_counts_the_long_form():
+    text = (
+        "We train a convolution neural net (CNN). Each convolution neural net layer, like any CNN, pools. "
+        "Generative Adversarial Nets (GANs) and GANs. Loss is the Mean Square Error (MSE); MSE is low. "
+        "A Long Short Term Memory (LSTM) cell."
+    )
+    found = by_key(text)
+    assert found[("MODEL", "CNN")].mentions == 4
+    assert found[("MODEL", "GAN")].mentions == 3
+    assert found[("METRIC", "mean squared error")].mentions == 3
+    assert found[("MODEL", "LSTM")].mentions == 2
+
+
+def test_a_definition_with_another_meaning_still_overrides_the_acronym():
+    found = by_key("We fit it with Expectation Maximization (EM). EM converges. Earth Mover's distance (EMD) too.")
+    assert ("METRIC", "exact match") not in found
+    assert ("METHOD", "enhanced mask decoder") not in found
+
+
+def test_the_first_definition_of_an_acronym_decides():
+    found = by_key("A convolutional neural network (CNN) reads. Later, a cascaded neural network (CNN) again. CNN.")
+    assert found[("MODEL", "CNN")].mentions == 4
+
+
+def test_acronyms_the_paper_defines_for_gazetteer_terms_count_as_those_terms():
+    found = by_key("We use batch normalization (BN) and average precision (AP). BN helps; AP rises; bn is not it.")
+    assert found[("METHOD", "batch normalization")].mentions == 3
+    assert found[("METRIC", "average precision")].mentions == 3
+    # An acronym that is a word in capitals is not learned: headings are written in capitals.
+    found = by_key("We report the Inception score (IS). WHAT IS A GOOD SCORE")
+    assert found[("METRIC", "Inception score")].mentions == 1
+
+
+def test_a_defined_dataset_or_task_outside_the_gazetteer_counts_its_long_form_and_acronym_as_one():
+    text = (
+        "We evaluate on the Million Song Dataset (MSD). The million song dataset is large; MSD has tags. "
+        "We study aspect-based sentiment analysis (ABSA): ABSA and Aspect-Based Sentiment Analysis."
+    )
+    found = by_key(text)
+    assert found[("DATASET", "MSD")].mentions == 4
+    assert found[("TASK", "aspect-based sentiment analysis")].mentions == 4
+    assert ("TASK", "sentiment analysis") not in found
+    # The noun after the acronym tells too; a long form that says nothing stays unknown.
+    assert by_key("The Wall Street Journal (WSJ) and WSJ.") == {}
+    assert by_key("The Wall Street Journal (WSJ) corpus and WSJ.")[("DATASET", "WSJ")].mentions == 3
+    found = by_key("A multi-label document classification (MDC) loss. MDC helps.")
+    assert found[("METHOD", "multi-label document classification")].mentions == 3
+
+
 # --- versions of datasets ---
 
 
