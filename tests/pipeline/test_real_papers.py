@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from papers.pipeline.entities import OWN_CONTRIBUTION_CONFIDENCE, FoundEntity, extract_entities
+from papers.pipeline.entities import OWN_CONTRIBUTION_CONFIDENCE, FoundEntity
+from papers.pipeline.learned.extract import extract_entities
 from papers.pipeline.relationships import FoundRelationship, extract_relationships
 from papers.pipeline.text import extract_text
 from tests.conftest import papers_dir
@@ -27,6 +28,10 @@ class Result:
         """Names found for one entity type."""
         return {e.name for e in self.entities if e.entity_type == entity_type}
 
+    def key(self, entity_type: str) -> set[str]:
+        """Names of one type marked as the paper's key entities."""
+        return {e.name for e in self.entities if e.entity_type == entity_type and e.key}
+
     def entity(self, entity_type: str, name: str) -> FoundEntity:
         """One found entity, failing the test when it is missing."""
         matches = [e for e in self.entities if (e.entity_type, e.name) == (entity_type, name)]
@@ -47,7 +52,8 @@ _cache: dict[str, Result] = {}
 
 
 def run(filename: str) -> Result:
-    """Extract text, entities and relationships of one real paper, once per test session."""
+    """Extract text, entities (the learned extractor, the default) and relationships of one real paper, once per
+    test session."""
     if filename not in _cache:
         path = papers_dir() / filename
         assert path.is_file(), f"{path} is missing"
