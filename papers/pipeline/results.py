@@ -151,12 +151,13 @@ def _best_scored(scored: list[_Record], by_key: dict[tuple[str, str], FoundEntit
 
 # --- tables ---
 
-_CAPTION_LINE = re.compile(r"^[ \t]*Table[ \t]*\d{1,3}[ \t]*[:.][ \t]*\S", re.MULTILINE)
+_CAPTION_LINE = re.compile(r"^[ \t]*(?:Table|TABLE)[ \t]*(?:\d{1,3}|[IVX]{1,5})[ \t]*[:.][ \t]*\S", re.MULTILINE)
 _NUMBER = r"[-+]?\d{1,6}(?:\.\d{1,6})?%?"
 _SCORE = re.compile(rf"{_NUMBER}(?:±\d{{1,6}}(?:\.\d{{1,6}})?%?)?")
 _MISSING = re.compile(r"[-–—]")
 _SIZE_CELL = re.compile(r"\d{1,6}(?:\.\d{1,3})?[KMBG]B?")  # a parameter count or a data size: never a score
-_PART = rf"(?:{_SCORE.pattern}|[-–—]|{_SIZE_CELL.pattern})"
+_MARKS = "*†‡"  # footnote or best-result marks glued to a number ("90.9*")
+_PART = rf"(?:{_SCORE.pattern}[{_MARKS}]?|[-–—]|{_SIZE_CELL.pattern})"
 _CELL = re.compile(rf"{_PART}(?:/{_PART}){{0,3}}")
 _WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z'-]*")
 _CITATION_WORDS = frozenset({"et", "al"})  # "BERTbase Devlin et al. (2019)" is a row label, not prose
@@ -493,7 +494,7 @@ def _cell_scores(column: _Column, cell: str) -> list[tuple[str | None, str]]:
         return []
     found = []
     for metric, part in zip(metrics, parts, strict=True):
-        score = part.split("±")[0]
+        score = part.split("±")[0].rstrip(_MARKS)
         if (metric is not None or column.average) and _SCORE.fullmatch(score) and not _MISSING.fullmatch(score):
             found.append((metric, score))
     return found
@@ -537,7 +538,7 @@ def _transposed_row(
     metric = named[0].name
     records = []
     for column, cell in zip(data, cells, strict=True):
-        score = cell.group().split("±")[0]
+        score = cell.group().split("±")[0].rstrip(_MARKS)
         if column.model is None or "/" in score or _MISSING.fullmatch(score) or not _SCORE.fullmatch(score):
             continue
         suffix = column.name[len(column.model[1]) :] if column.name.startswith(column.model[1]) else column.name
