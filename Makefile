@@ -6,7 +6,7 @@ STAMP := $(VENV)/.requirements-installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean train-extractor eval-extractor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: $(STAMP) $(CHROMIUM)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The learned extractor (docs/extraction.md): retrain the shipped model from data/scirex/ (deterministic, about
+# ten minutes on one core), and measure it on the held-out documents (prints the table; WRITE=1 updates the docs).
+train-extractor: $(STAMP)
+	$(BIN)/python -m papers.pipeline.learned.train
+
+eval-extractor: $(STAMP)
+	DJANGO_SETTINGS_MODULE=paperpipeline.settings $(BIN)/python -m papers.pipeline.learned.evaluate $(if $(WRITE),--write)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -274,7 +274,13 @@ PAPER_MAX_UPLOAD_BYTES = int(os.environ.get("PAPER_MAX_UPLOAD_BYTES", str(25 * 1
 HTTP_MAX_BODY_BYTES = int(os.environ.get("HTTP_MAX_BODY_BYTES", str(PAPER_MAX_UPLOAD_BYTES + 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-PAPER_ENTITY_EXTRACTOR = os.environ.get("PAPER_ENTITY_EXTRACTOR", "papers.pipeline.entities.extract_entities")
+PAPER_ENTITY_EXTRACTOR = os.environ.get(
+    "PAPER_ENTITY_EXTRACTOR", "papers.pipeline.learned.extract.extract_entities"
+)
+# The learned extractor's model (tagger + salience weights); without one it falls back to the gazetteer alone.
+PAPER_EXTRACTOR_MODEL_DIR = os.environ.get(
+    "PAPER_EXTRACTOR_MODEL_DIR", str(BASE_DIR / "papers" / "pipeline" / "learned" / "model")
+)
 PAPER_RELATIONSHIP_EXTRACTOR = os.environ.get(
     "PAPER_RELATIONSHIP_EXTRACTOR", "papers.pipeline.relationships.extract_relationships"
 )

@@ -23,12 +23,16 @@ class ExtractedInline(admin.TabularInline):
 
 class EntityInline(ExtractedInline):
     model = Entity
-    fields = readonly_fields = ["entity_type", "name", "confidence", "mentions"]
+    fields = readonly_fields = ["entity_type", "name", "confidence", "mentions", "salience", "key"]
 
 
 class RelationshipInline(ExtractedInline):
     model = Relationship
-    fields = readonly_fields = ["relationship_type", "source", "target", "confidence", "evidence"]
+    fields = readonly_fields = ["relationship_type", "source", "target", "confidence", "metric", "score", "evidence"]
+
+    def get_queryset(self, request):
+        """With the entities each row names, read in the same query."""
+        return super().get_queryset(request).select_related("source", "target", "metric")
 
 
 class PaperAdminForm(forms.ModelForm):

@@ -103,6 +103,11 @@ class Entity(models.Model):
     name = models.CharField(max_length=200)
     confidence = models.FloatField()
     mentions = models.PositiveIntegerField(default=1)
+    # How central the entity is to the paper, in [0, 1]; key: one of the paper's key entities; signals: where it
+    # stood out, a list of ENTITY_SIGNALS values (papers.services validates all three before storing them).
+    salience = models.FloatField(default=0.0)
+    key = models.BooleanField(default=False)
+    signals = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -128,6 +133,12 @@ class Relationship(models.Model):
     target = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="incoming")
     confidence = models.FloatField()
     evidence = models.TextField(blank=True)
+    # A result record (EVALUATED_ON): the METRIC entity it was measured with, and the score as written ("71.8%");
+    # empty when the extractor gave none. A metric entity deleted on its own leaves the score.
+    metric = models.ForeignKey(
+        Entity, on_delete=models.SET_NULL, null=True, blank=True, related_name="measured_results"
+    )
+    score = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -140,8 +140,8 @@ def entity_list(*, paper: Paper) -> QuerySet[Entity]:
 
 
 def relationship_list(*, paper: Paper) -> QuerySet[Relationship]:
-    """Relationships of a paper with their two entities."""
-    return Relationship.objects.filter(paper=paper).select_related("source", "target")
+    """Relationships of a paper with their two entities and their metric."""
+    return Relationship.objects.filter(paper=paper).select_related("source", "target", "metric")
 
 
 def expected_processing_duration() -> timedelta:

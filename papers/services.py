@@ -1,10 +1,11 @@
 """Writes: every change to papers, their extracted data and their event log goes through here."""
 
 import logging
+import math
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from .models import (
 from .pipeline.content import SNIFF_BYTES, sniff
 from .pipeline.isolated import extract_text_isolated
 from .pipeline.text import TextExtractionError
+from .pipeline.types import ENTITY_SIGNALS
 from .signals import event_committed_announce
 
 logger = logging.getLogger(__name__)
@@ -416,6 +418,35 @@ def _paper_complete(*, paper: Paper) -> None:
         paper.save(update_fields=LIFECYCLE_FIELDS)
 
 
+# What an extractor hands over is checked before it is stored: it goes to every subscriber and into the event log
+# for good, and the extractor is pluggable (PAPER_ENTITY_EXTRACTOR), so a bug there must not put arbitrary values
+# on the wire. Five signals exist today; the cap keeps each event small should more be added.
+MAX_SIGNALS = 5
+SCORE_MAX_CHARS = 32  # Relationship.score's max_length
+
+
+def _salience(value: Any) -> float:
+    """A salience as stored: a finite number clamped to [0, 1], rounded like confidence; 0 when it is none."""
+    value = float(value or 0.0)
+    return round(min(max(value, 0.0), 1.0), 4) if math.isfinite(value) else 0.0
+
+
+def _signals(values: Iterable[str]) -> list[str]:
+    """Known signals only (ENTITY_SIGNALS), each once, in the extractor's order, at most MAX_SIGNALS."""
+    known: list[str] = []
+    for value in values or ():
+        if value in ENTITY_SIGNALS and value not in known:
+            known.append(value)
+    return known[:MAX_SIGNALS]
+
+
+def _score(value: str | None) -> str:
+    """A score as written, trimmed; empty when there is none or it is longer than SCORE_MAX_CHARS: a cut number
+    would be another number, so an overlong one (an extractor that took a run of text) is dropped, not cut."""
+    value = (value or "").strip()
+    return value if len(value) <= SCORE_MAX_CHARS else ""
+
+
 def _entities_record(*, paper: Paper, found: list, on_each: Callable[[float], None]) -> dict[tuple[str, str], Entity]:
     """Store found entities, one entity_extracted event each; return them by (type, name)."""
     stored: dict[tuple[str, str], Entity] = {}
@@ -423,43 +454,61 @@ def _entities_record(*, paper: Paper, found: list, on_each: Callable[[float], No
         with transaction.atomic():
             entity, created = Entity.objects.get_or_create(
                 paper=paper, entity_type=item.entity_type, name=item.name[:200],
-                defaults={"confidence": round(item.confidence, 4), "mentions": item.mentions},
+                defaults={
+                    "confidence": round(item.confidence, 4), "mentions": item.mentions,
+                    "salience": _salience(item.salience), "key": bool(item.key), "signals": _signals(item.signals),
+                },
             )
             if created:
-                paper_event_append(
-                    paper=paper,
-                    event=EntityEvent(
-                        paper_id=paper.pk, entity_id=str(entity.pk), entity_type=entity.entity_type,
-                        entity_name=entity.name, confidence=entity.confidence,
-                    ),
-                )
+                paper_event_append(paper=paper, event=_entity_event(entity))
         stored[(item.entity_type, item.name)] = entity
         on_each(index / len(found))
     return stored
 
 
+def _entity_event(entity: Entity) -> EntityEvent:
+    """The entity_extracted event of a stored entity, from its stored values (the API shows the same)."""
+    return EntityEvent(
+        paper_id=entity.paper_id, entity_id=str(entity.pk), entity_type=entity.entity_type, entity_name=entity.name,
+        confidence=entity.confidence, mentions=entity.mentions, salience=entity.salience, key=entity.key,
+        signals=tuple(entity.signals),
+    )
+
+
 def _relationships_record(
     *, paper: Paper, found: list, entities: dict[tuple[str, str], Entity], on_each: Callable[[float], None]
 ) -> None:
-    """Store found relationships between stored entities, one relationship_extracted event each."""
+    """Store found relationships between stored entities, one relationship_extracted event each.
+
+    A result's metric is the paper's stored METRIC entity of that name. A metric that was not extracted as an
+    entity is not created here (entities come only from entity extraction, each announced by its own event):
+    the relationship keeps its score with no metric."""
     for index, item in enumerate(found, start=1):
         source, target = entities.get(tuple(item.source)), entities.get(tuple(item.target))
         if source is None or target is None or source == target:
             continue
+        metric = entities.get(("METRIC", item.metric)) if item.metric else None
         with transaction.atomic():
             link, created = Relationship.objects.get_or_create(
                 paper=paper, relationship_type=item.relationship_type, source=source, target=target,
-                defaults={"confidence": round(item.confidence, 4), "evidence": item.evidence},
+                defaults={
+                    "confidence": round(item.confidence, 4), "evidence": item.evidence, "metric": metric,
+                    "score": _score(item.score),
+                },
             )
             if created:
-                paper_event_append(
-                    paper=paper,
-                    event=RelationshipEvent(
-                        paper_id=paper.pk, relationship_id=str(link.pk), relationship_type=link.relationship_type,
-                        source_id=str(source.pk), target_id=str(target.pk), confidence=link.confidence,
-                    ),
-                )
+                paper_event_append(paper=paper, event=_relationship_event(link))
         on_each(index / len(found))
+
+
+def _relationship_event(link: Relationship) -> RelationshipEvent:
+    """The relationship_extracted event of a stored relationship; metric and score null when it has none."""
+    return RelationshipEvent(
+        paper_id=link.paper_id, relationship_id=str(link.pk), relationship_type=link.relationship_type,
+        source_id=str(link.source_id), target_id=str(link.target_id), confidence=link.confidence,
+        metric_id=str(link.metric_id) if link.metric_id else None, metric=link.metric.name if link.metric else None,
+        score=link.score or None,
+    )
 
 
 class ProgressReporter:

@@ -1,4 +1,7 @@
-"""The six event types of the specification, as small immutable dataclasses with one to_dict()."""
+"""The six event types of the specification, as small immutable dataclasses with one to_dict().
+
+Each carries exactly the specification's fields; entity_extracted and relationship_extracted add the extra fields
+documented in docs/protocol.md after them (the specification's fields are unchanged)."""
 
 import json
 import uuid
@@ -61,6 +64,8 @@ def _wire_value(value: Any) -> Any:
         return format_timestamp(value)
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, tuple):  # a list in JSON: the payload compares equal to its stored, decoded copy
+        return [_wire_value(item) for item in value]
     return value
 
 
@@ -106,18 +111,22 @@ class ProgressEvent(PaperEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class EntityEvent(PaperEvent):
-    """An entity was extracted."""
+    """An entity was extracted; after the specification's fields, how often and how prominently it occurs."""
 
     event_type: ClassVar[str] = ENTITY_EXTRACTED
     entity_id: str
     entity_type: str
     entity_name: str
     confidence: float
+    mentions: int
+    salience: float
+    key: bool
+    signals: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class RelationshipEvent(PaperEvent):
-    """A relationship between two extracted entities was found."""
+    """A relationship between two extracted entities was found; a result record adds its metric and score."""
 
     event_type: ClassVar[str] = RELATIONSHIP_EXTRACTED
     relationship_id: str
@@ -125,6 +134,9 @@ class RelationshipEvent(PaperEvent):
     source_id: str
     target_id: str
     confidence: float
+    metric_id: str | None
+    metric: str | None
+    score: str | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,10 @@
-"""JSON schemas of the six event types, written from the specification's examples; emitters are checked against them."""
+"""JSON schemas of the six event types, written from the specification's examples, and of the events as the server
+sends them (the specification's fields, the extra fields of docs/protocol.md, and seq and event_id); emitters are
+checked against them."""
 
 import jsonschema
 
-from papers.pipeline.types import ENTITY_TYPES, RELATIONSHIP_TYPES
+from papers.pipeline.types import ENTITY_SIGNALS, ENTITY_TYPES, RELATIONSHIP_TYPES
 
 TIMESTAMP = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"}
 UUID = {"type": "string", "pattern": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
@@ -71,14 +73,47 @@ SPEC_SCHEMAS = {
 }
 
 
+NAME_OR_NULL = {"type": ["string", "null"], "minLength": 1}
+
+# The fields the server adds after the specification's, per event type (docs/protocol.md documents each).
+EXTRA_PROPERTIES = {
+    "entity_extracted": {
+        "mentions": {"type": "integer", "minimum": 1},
+        "salience": UNIT,
+        "key": {"type": "boolean"},
+        "signals": {"type": "array", "items": {"enum": list(ENTITY_SIGNALS)}, "uniqueItems": True, "maxItems": 5},
+    },
+    "relationship_extracted": {
+        "metric_id": NAME_OR_NULL,
+        "metric": NAME_OR_NULL,
+        "score": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
+    },
+}
+# A metric is named exactly when its id is given.
+_METRIC_BOTH_OR_NEITHER = {
+    "oneOf": [
+        {"properties": {"metric_id": {"type": "null"}, "metric": {"type": "null"}}},
+        {"properties": {"metric_id": {"type": "string"}, "metric": {"type": "string"}}},
+    ]
+}
+
+
+def _with_extras(name: str, schema: dict) -> dict:
+    """An event as the server builds it: the specification's fields, then its extra fields, all required."""
+    props = {**schema["properties"], **EXTRA_PROPERTIES.get(name, {})}
+    extended = {**schema, "properties": props, "required": list(props)}
+    return {**extended, "allOf": [_METRIC_BOTH_OR_NEITHER]} if name == "relationship_extracted" else extended
+
+
 def _logged(schema: dict) -> dict:
-    """A paper event as logged and sent: the specification's fields plus seq and event_id."""
+    """A paper event as logged and sent: its fields plus seq and event_id."""
     props = {**schema["properties"], "seq": {"type": "integer", "minimum": 1}, "event_id": UUID}
     return {**schema, "properties": props, "required": list(props)}
 
 
+EVENT_SCHEMAS = {name: _with_extras(name, schema) for name, schema in SPEC_SCHEMAS.items()}
 WIRE_SCHEMAS = {
-    name: schema if name == "system_status" else _logged(schema) for name, schema in SPEC_SCHEMAS.items()
+    name: schema if name == "system_status" else _logged(schema) for name, schema in EVENT_SCHEMAS.items()
 }
 
 

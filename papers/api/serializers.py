@@ -29,11 +29,12 @@ class PaperUploadSerializer(serializers.Serializer):
 
 
 class EntitySerializer(serializers.ModelSerializer):
-    """An extracted entity."""
+    """An extracted entity, with how central it is to the paper (as its entity_extracted event says)."""
 
     class Meta:
         model = Entity
-        fields = ["id", "entity_type", "name", "confidence", "mentions", "created_at"]
+        fields = ["id", "entity_type", "name", "confidence", "mentions", "salience", "key", "signals", "created_at"]
+        read_only_fields = fields
 
 
 class RelationshipSerializer(serializers.ModelSerializer):
@@ -41,13 +42,21 @@ class RelationshipSerializer(serializers.ModelSerializer):
 
     source_name = serializers.CharField(source="source.name", read_only=True)
     target_name = serializers.CharField(source="target.name", read_only=True)
+    # A result's metric and score; null when it has none, as in its relationship_extracted event.
+    metric_name = serializers.CharField(source="metric.name", read_only=True, default=None)
+    score = serializers.SerializerMethodField()
 
     class Meta:
         model = Relationship
         fields = [
             "id", "relationship_type", "source_id", "source_name", "target_id", "target_name", "confidence",
-            "evidence", "created_at",
+            "evidence", "metric_id", "metric_name", "score", "created_at",
         ]
+        read_only_fields = fields
+
+    def get_score(self, link: Relationship) -> str | None:
+        """The score as written, or null."""
+        return link.score or None
 
 
 class PaperEventSerializer(serializers.ModelSerializer):

@@ -5,7 +5,7 @@ import { announce, el, setBar, setStatus, startStream } from "./ui.js";
 const root = document.getElementById("paper");
 const paperId = root.dataset.paperId;
 const names = new Map(); // entity_id → name, for relationship rows
-for (const row of document.querySelectorAll("[data-entity-id]")) names.set(row.dataset.entityId, row.cells[0].textContent);
+for (const row of document.querySelectorAll("[data-entity-id]")) names.set(row.dataset.entityId, row.dataset.entityName);
 
 const stream = startStream();
 stream.subscribePaper(paperId, { since: Number(root.dataset.seq) });
@@ -22,11 +22,12 @@ function clearResults() {
   counts();
 }
 
-function addEntity({ entity_id, entity_type, entity_name, confidence }) {
+function addEntity({ entity_id, entity_type, entity_name, confidence, key }) {
   if (document.querySelector(`[data-entity-id="${entity_id}"]`)) return;
   names.set(entity_id, entity_name);
   const body = document.querySelector(`tbody[data-entity-type="${entity_type}"]`);
-  body?.append(el("tr", { "data-entity-id": entity_id }, el("td", {}, entity_name),
+  const marker = key ? [" ", el("span", { class: "badge key", title: "One of the paper's key entities" }, "key")] : [];
+  body?.append(el("tr", { "data-entity-id": entity_id, "data-entity-name": entity_name }, el("td", {}, entity_name, ...marker),
     el("td", { class: "conf" }, confidence.toFixed(2))));
   counts();
 }
@@ -76,7 +77,7 @@ stream.addEventListener("subscribed", async ({ detail }) => {
   if (detail.paper_id !== paperId || !detail.recovery || detail.recovery.complete) return;
   const get = async (part) => (await fetch(`/api/papers/${paperId}/${part}/`, { credentials: "same-origin" })).json();
   clearResults();
-  for (const e of await get("entities")) addEntity({ entity_id: e.id, entity_type: e.entity_type, entity_name: e.name, confidence: e.confidence });
+  for (const e of await get("entities")) addEntity({ entity_id: e.id, entity_type: e.entity_type, entity_name: e.name, confidence: e.confidence, key: e.key });
   for (const r of await get("relationships")) addRelationship({ ...r, relationship_id: r.id });
   setStatus($("status"), detail.snapshot.status);
   setBar($("overall"), detail.snapshot.progress, detail.snapshot.status);

@@ -8,9 +8,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
 
-from papers import services
+from papers import selectors, services
 from papers.models import Paper, PaperEvent, PaperStatus
 from realtime.events import StatusEvent, utc_now
+from tests.papers.test_result_fields import FOUND_ENTITIES, FOUND_RELATIONSHIPS
 from tests.realtime.test_consumer import TIMEOUT, connected, make_paper, send, set_status
 from tests.schemas import assert_wire_event
 
@@ -150,3 +151,44 @@ def test_retention_keeps_active_and_recent_papers(user, text_upload):
     assert services.paper_events_prune() == 0
     assert services.paper_events_prune(now=utc_now() + timedelta(days=2)) == 2  # recent is now 8 days final
     assert list(PaperEvent.objects.filter(paper=recent).values_list("seq", flat=True)) == [3]
+
+
+def _process(paper_id, task_id) -> None:
+    """Run the pipeline on a paper, as a worker would, in a thread of its own."""
+    try:
+        services.paper_process(paper_id=paper_id, task_id=task_id)
+    finally:
+        connection.close()
+
+
+async def test_live_replayed_and_api_extraction_events_are_identical(user, api, settings, monkeypatch):
+    settings.PAPER_ENTITY_EXTRACTOR = "tests.papers.test_result_fields.found_entities"
+    settings.PAPER_RELATIONSHIP_EXTRACTOR = "tests.papers.test_result_fields.found_relationships"
+    monkeypatch.setattr("papers.tasks.process_paper.apply_async", lambda **kw: None)  # run below instead
+    paper = await sync_to_async(services.paper_enqueue)(paper=await make_paper(user))
+    live_ws = await connected(user)
+    start = (await send(live_ws, {"type": "subscribe", "paper_id": str(paper.pk)}))["snapshot"]["seq"]
+    await asyncio.to_thread(_process, paper.pk, paper.task_id)
+    last = await sync_to_async(selectors.paper_last_seq)(paper_id=paper.pk)
+    live = await receive_until_seq(live_ws, last)
+
+    replay_ws = await connected(user)
+    reply = await send(replay_ws, {"type": "subscribe", "paper_id": str(paper.pk), "since": start})
+    assert reply["recovery"]["complete"] is True
+    replayed = await receive_until_seq(replay_ws, last)
+    from_api = (await sync_to_async(api.get)(f"/api/papers/{paper.pk}/events/?since={start}")).json()["events"]
+
+    assert live == replayed == from_api
+    extracted = [e for e in live if e["event_type"] in ("entity_extracted", "relationship_extracted")]
+    assert len(extracted) == len(FOUND_ENTITIES) + len(FOUND_RELATIONSHIPS)
+    novanet = next(e for e in extracted if e.get("entity_name") == "NovaNet")
+    assert (novanet["mentions"], novanet["salience"], novanet["key"], novanet["signals"]) == (
+        7, 0.9123, True, ["title", "proposed"]
+    )
+    assert {(e["metric"], e["score"]) for e in extracted if e["event_type"] == "relationship_extracted"} == {
+        ("F1", "91.2"), (None, "88.0%"), ("F1", None), (None, None)
+    }
+    for event in live:
+        assert_wire_event(event)
+    await live_ws.disconnect()
+    await replay_ws.disconnect()

@@ -1,0 +1,230 @@
+"""Group tagged and gazetteer mentions into a paper's candidate entities, and describe how central each is."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..entities import Mention, lookup_term
+from .document import Document, inside
+from .tagger import TaggedMention
+
+# The gazetteer's types as the annotation's: a MODEL and a METHOD are both "Method" there.
+ANNOTATION_TYPE = {"MODEL": "Method", "METHOD": "Method", "DATASET": "Material", "METRIC": "Metric", "TASK": "Task"}
+# Building blocks nearly every paper uses; almost never what a paper is about.
+GENERIC = frozenset(
+    (
+        "CNN RNN LSTM GRU BiLSTM MLP Transformer ResNet VGG dropout attention self-attention SGD fine-tuning "
+        "pre-training stochastic-gradient-descent Adam-optimizer batch-normalization layer-normalization "
+        "residual-connection word-embeddings beam-search data-augmentation supervised-learning "
+        "unsupervised-learning attention-mechanism transfer-learning CRF softmax ReLU"
+    ).replace("-", " ").split()
+)
+_GENERIC_KEYS = None  # filled lazily: the normalised keys of GENERIC
+_NUMBER_NEAR = re.compile(r"\d+\.\d+|\d+(?:\.\d+)?\s?%")
+_DECIMAL = re.compile(r"\d+\.\d+")
+LINE_WINDOW = 200
+NUMBER_WINDOW = 60
+MAX_NAME_CHARS = 80
+_STRIP_WORDS = re.compile(r"^(?:(?:the|our|a|an|this|these|their|its|proposed|new|novel)\s+)+", re.IGNORECASE)
+_ACRONYM_AFTER = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z0-9\-]{1,14})\s*\)")
+
+
+def normalise(name: str) -> str:
+    """Comparison key of a name: lowercase letters and digits only, a plural "s" dropped."""
+    key = re.sub(r"[^a-z0-9]+", "", name.lower().replace("_", " "))
+    return key[:-1] if len(key) > 4 and key.endswith("s") and not key.endswith("ss") else key
+
+
+def _generic_keys() -> frozenset[str]:
+    """Normalised keys of the generic names (built on first use)."""
+    global _GENERIC_KEYS
+    if _GENERIC_KEYS is None:
+        _GENERIC_KEYS = frozenset(normalise(name) for name in GENERIC)
+    return _GENERIC_KEYS
+
+
+@dataclass
+class Candidate:
+    """One entity of the paper before salience is decided: its mentions from both passes."""
+
+    key: str
+    surfaces: Counter = field(default_factory=Counter)
+    kinds: Counter = field(default_factory=Counter)  # annotation type votes
+    gazetteer: tuple[str, str] | None = None  # (entity type, canonical name) when the gazetteer knows it
+    offsets: list[int] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)  # tagger marginals
+    gazetteer_kinds: set[str] = field(default_factory=set)  # match kinds: canonical, alias, title, proposed, pattern
+    acronym: str | None = None
+
+    @property
+    def annotation_type(self) -> str:
+        """The majority type; the gazetteer's type wins ties."""
+        if self.gazetteer and ANNOTATION_TYPE[self.gazetteer[0]] in self.kinds:
+            top = self.kinds.most_common(1)[0][1]
+            if self.kinds[ANNOTATION_TYPE[self.gazetteer[0]]] == top:
+                return ANNOTATION_TYPE[self.gazetteer[0]]
+        return self.kinds.most_common(1)[0][0]
+
+
+def clean_surface(text: str) -> str:
+    """A mention's text as a name: spaced hyphens joined, leading articles and "our"/"proposed" dropped."""
+    surface = re.sub(r"\s*-\s*", "-", " ".join(text.split()))
+    return _STRIP_WORDS.sub("", surface)[:MAX_NAME_CHARS]
+
+
+def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Mention],
+           own_kinds: dict[tuple[str, str], set[str]]) -> list[Candidate]:
+    """Candidates from both passes, merged by normalised name and by "long form (ACRONYM)" definitions."""
+    text = document.text
+    bibliography = document.references
+    candidates: dict[str, Candidate] = {}
+    aliases: dict[str, str] = {}
+
+    def resolve(key: str) -> str:
+        while key in aliases:
+            key = aliases[key]
+        return key
+
+    def add(key: str, surface: str, kind: str, offset: int) -> Candidate:
+        candidate = candidates.setdefault(resolve(key), Candidate(resolve(key)))
+        candidate.surfaces[surface] += 1
+        candidate.kinds[kind] += 1
+        candidate.offsets.append(offset)
+        return candidate
+
+    for mention in gazetteer:
+        candidate = add(normalise(mention.name), mention.name, ANNOTATION_TYPE[mention.entity_type], mention.start)
+        candidate.gazetteer = (mention.entity_type, mention.name)
+        candidate.gazetteer_kinds.add(mention.kind)
+    for (_entity_type, name), kinds in own_kinds.items():
+        candidate = candidates.get(resolve(normalise(name)))
+        if candidate is not None:
+            candidate.gazetteer_kinds |= kinds
+    gazetteer_starts = {m.start for m in gazetteer}
+    for mention in tagged:
+        start, end = document.starts[mention.start], document.ends[mention.end - 1]
+        if bibliography and bibliography[0] <= start < bibliography[1]:
+            continue
+        surface = clean_surface(text[start:end])
+        key = normalise(surface)
+        if len(key) < 2 or key.isdigit():
+            continue
+        term = lookup_term(surface)
+        if term is not None and term.entity_type is not None:
+            key = normalise(term.name)
+            if start in gazetteer_starts:  # counted by the gazetteer already; add only the tagger's view
+                candidate = candidates.get(resolve(key))
+                if candidate is not None:
+                    candidate.kinds[mention.label] += 1
+                    candidate.probabilities.append(mention.probability)
+                    continue
+        candidate = add(key, surface, mention.label, start)
+        candidate.probabilities.append(mention.probability)
+        definition = _ACRONYM_AFTER.match(text, end, end + 20)
+        if definition and _spells(definition.group(1), surface):
+            acronym_key = normalise(definition.group(1))
+            if acronym_key != candidate.key and resolve(acronym_key) != candidate.key:
+                _merge(candidates, aliases, resolve(acronym_key), candidate.key)
+                candidates[candidate.key].acronym = definition.group(1)
+    return list(candidates.values())
+
+
+def _spells(acronym: str, long_form: str) -> bool:
+    """Whether the acronym's capitals follow the long form's word initials (loosely: in order)."""
+    initials = "".join(word[0] for word in re.split(r"[\s\-]+", long_form) if word).lower()
+    letters = [c for c in acronym.lower() if c.isalpha()]
+    position = 0
+    for letter in letters:
+        position = initials.find(letter, position)
+        if position < 0:
+            return False
+        position += 1
+    return len(letters) >= 2 and letters[0] == initials[:1]
+
+
+def _merge(candidates: dict[str, Candidate], aliases: dict[str, str], source: str, target: str) -> None:
+    """Fold candidate source into target (an acronym into its long form), remembering the alias."""
+    aliases[source] = target
+    if source not in candidates:
+        return
+    old, new = candidates.pop(source), candidates[target]
+    new.surfaces.update(old.surfaces)
+    new.kinds.update(old.kinds)
+    new.offsets.extend(old.offsets)
+    new.probabilities.extend(old.probabilities)
+    new.gazetteer_kinds |= old.gazetteer_kinds
+    new.gazetteer = new.gazetteer or old.gazetteer
+
+
+def features(document: Document, candidates: list[Candidate]) -> list[dict[str, float]]:
+    """Salience features of each candidate: how often, where, and how it was found."""
+    text, length = document.text, max(1, len(document.text))
+    per_type = Counter()
+    for candidate in candidates:
+        per_type[candidate.annotation_type] += len(candidate.offsets)
+    ranked: dict[str, list[Candidate]] = {}
+    for candidate in sorted(candidates, key=lambda c: -len(c.offsets)):
+        ranked.setdefault(candidate.annotation_type, []).append(candidate)
+    rank = {id(c): index + 1 for group in ranked.values() for index, c in enumerate(group)}
+    rows = []
+    for candidate in candidates:
+        kind = candidate.annotation_type
+        count = len(candidate.offsets)
+        name = display_name(candidate)
+        in_abstract = sum(inside(o, document.abstract) for o in candidate.offsets)
+        numbers = sum(
+            1 for o in candidate.offsets if _NUMBER_NEAR.search(text, max(0, o - NUMBER_WINDOW), o + NUMBER_WINDOW)
+        )
+        table = sum(1 for o in candidate.offsets if _on_table_row(text, o))
+        row = {
+            "bias": 1.0,
+            "log_mentions": math.log1p(count),
+            "share": count / max(1, per_type[kind]),
+            "inverse_rank": 1.0 / rank[id(candidate)],
+            "first_position": min(candidate.offsets) / length,
+            "title": float(any(inside(o, document.title) for o in candidate.offsets)),
+            "abstract": float(in_abstract > 0),
+            "log_abstract": math.log1p(in_abstract),
+            "caption": float(any(inside(o, document.captions) for o in candidate.offsets)),
+            "results": math.log1p(sum(inside(o, document.results) for o in candidate.offsets)),
+            "numbers": math.log1p(numbers),
+            "table": float(table > 0),
+            "spread": len({int(10 * o / length) for o in candidate.offsets}) / 10,
+            "proposed": float(bool(candidate.gazetteer_kinds & {"title", "proposed"})),
+            "gazetteer": float(candidate.gazetteer is not None),
+            "tagged": float(bool(candidate.probabilities)),
+            "probability": _mean(candidate.probabilities),
+            "generic": float(candidate.key in _generic_keys()),
+            "acronym": float(candidate.acronym is not None or (name.isupper() and len(name) >= 2)),
+            "words": min(4, len(name.split())) / 4,
+            "digits": float(any(c.isdigit() for c in name)),
+        }
+        for feature in ("log_mentions", "inverse_rank", "abstract", "title", "share", "bias", "generic", "numbers"):
+            row[f"{kind}:{feature}"] = row[feature]
+        rows.append(row)
+    return rows
+
+
+def _on_table_row(text: str, offset: int) -> bool:
+    """Whether the mention's line (read at most LINE_WINDOW either side) holds two or more decimal numbers."""
+    start = text.rfind("\n", max(0, offset - LINE_WINDOW), offset) + 1 or max(0, offset - LINE_WINDOW)
+    end = text.find("\n", offset, offset + LINE_WINDOW)
+    line = text[start : end if end >= 0 else offset + LINE_WINDOW]
+    return len(_DECIMAL.findall(line)) >= 2
+
+
+def _mean(values: list[float]) -> float:
+    """Mean, 0 for none."""
+    return sum(values) / len(values) if values else 0.0
+
+
+def display_name(candidate: Candidate) -> str:
+    """The gazetteer's canonical name, else a defined acronym, else the most frequent spelling."""
+    if candidate.gazetteer is not None:
+        return candidate.gazetteer[1]
+    if candidate.acronym is not None:
+        return candidate.acronym
+    return max(candidate.surfaces.items(), key=lambda item: (item[1], -len(item[0]), item[0]))[0]

@@ -1,0 +1,94 @@
+"""A paper's text as tokens and regions (title, abstract, references, captions, results) for the learned extractor."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..entities import references_span
+
+# Words split at hyphens and most punctuation, as in the annotated training documents ("state - of - the - art").
+# Each alternative reads a bounded run, so tokenizing is linear in the text.
+MAX_TOKEN_CHARS = 64
+_TOKEN = re.compile(rf"[^\W_]{{1,{MAX_TOKEN_CHARS}}}(?:\.[^\W_]{{1,8}}(?=[\s.,;:)]))*|[^\w\s]")
+_ABSTRACT = re.compile(r"^[ \t]*(?:\d+\.?[ \t]*)?abstract\b", re.IGNORECASE | re.MULTILINE)
+_SECTION_AFTER_ABSTRACT = re.compile(
+    r"^[ \t]*(?:1\.?|I\.)?[ \t]*(?:introduction|background|motivation)\b", re.IGNORECASE | re.MULTILINE
+)
+_CAPTION_LINE = re.compile(r"^[ \t]*(?:Table|TABLE|Figure|FIGURE|Fig\.)[ \t]*\d+[ \t]*[:.|]?[^\n]{0,400}", re.MULTILINE)
+_RESULTS_HEADING = re.compile(
+    r"^[ \t]*(?:\d+(?:\.\d+)*\.?[ \t]*)?[^\n]{0,40}"
+    r"\b(?:experiment|result|evaluation|comparison|benchmark)s?\b[^\n]{0,40}$",
+    re.IGNORECASE | re.MULTILINE,
+)
+TITLE_MAX_CHARS = 300
+ABSTRACT_MAX_CHARS = 3000
+
+
+@dataclass(frozen=True)
+class Document:
+    """Tokens with character offsets, and the regions that say how central a mention is."""
+
+    text: str
+    tokens: tuple[str, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> Document:
+        """Tokenize text with the runtime tokenizer."""
+        matches = list(_TOKEN.finditer(text))
+        return cls(
+            text, tuple(m.group() for m in matches), tuple(m.start() for m in matches), tuple(m.end() for m in matches)
+        )
+
+    def token_at(self, offset: int) -> int:
+        """Index of the first token starting at or after a character offset."""
+        return bisect.bisect_left(self.starts, offset)
+
+    @cached_property
+    def title(self) -> tuple[int, int]:
+        """The first non-empty line, at most TITLE_MAX_CHARS."""
+        stripped = len(self.text) - len(self.text.lstrip())
+        end = self.text.find("\n", stripped)
+        end = len(self.text) if end < 0 else end
+        return (stripped, min(end, stripped + TITLE_MAX_CHARS))
+
+    @cached_property
+    def abstract(self) -> tuple[int, int]:
+        """From an "Abstract" heading near the start to the introduction, or the first paragraphs."""
+        heading = _ABSTRACT.search(self.text, 0, 4000)
+        start = heading.end() if heading else self.title[1]
+        intro = _SECTION_AFTER_ABSTRACT.search(self.text, start, start + ABSTRACT_MAX_CHARS)
+        return (start, intro.start() if intro else min(len(self.text), start + ABSTRACT_MAX_CHARS))
+
+    @cached_property
+    def references(self) -> tuple[int, int] | None:
+        """The bibliography's span, if found."""
+        return references_span(self.text)
+
+    @cached_property
+    def captions(self) -> list[tuple[int, int]]:
+        """Caption lines of tables and figures."""
+        return [m.span() for m in _CAPTION_LINE.finditer(self.text)]
+
+    @cached_property
+    def results(self) -> list[tuple[int, int]]:
+        """Sections whose heading speaks of experiments or results, each up to the next such heading or 20k chars."""
+        spans = []
+        for m in _RESULTS_HEADING.finditer(self.text):
+            if self.references and m.start() >= self.references[0]:
+                break
+            spans.append((m.start(), min(len(self.text), m.start() + 20_000)))
+        return spans
+
+
+def inside(offset: int, spans: list[tuple[int, int]] | tuple[int, int] | None) -> bool:
+    """Whether offset falls in a span or in any of a list of spans."""
+    if spans is None:
+        return False
+    if isinstance(spans, tuple):
+        return spans[0] <= offset < spans[1]
+    return any(start <= offset < end for start, end in spans)

@@ -1,0 +1,103 @@
+"""The learned extractor: the shipped model, training end to end on a tiny subset, the evaluation's metric."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from papers.pipeline import entities as gazetteer
+from papers.pipeline.learned import evaluate, extract, scirex, train
+from papers.pipeline.learned.candidates import normalise
+from papers.pipeline.learned.document import Document
+from papers.pipeline.learned.model import MODEL_DIR, SALIENCE_FILE, TAGGER_FILE
+from papers.pipeline.learned.tagger import Tagger, gazetteer_tags
+
+SENTENCE = (
+    "We evaluate FRRN on the Cityscapes dataset for semantic segmentation and report the mean IoU."
+)
+
+
+def tag(model: Tagger, text: str) -> set[tuple[str, str]]:
+    """(label, surface) of the tagger's mentions in text."""
+    document = Document.from_text(text)
+    tags = gazetteer_tags(document, [(s, e, t) for s, e, t in extract_spans(text)])
+    return {
+        (m.label, text[document.starts[m.start] : document.ends[m.end - 1]]) for m in model.tag(document, tags)
+    }
+
+
+def extract_spans(text: str) -> list[tuple[int, int, str]]:
+    """The gazetteer's mention spans."""
+    mentions, _own = gazetteer._all_mentions(text)
+    return [(m.start, m.end, m.entity_type) for m in mentions]
+
+
+def test_the_shipped_model_loads_small_and_tags_a_known_sentence():
+    assert (MODEL_DIR / TAGGER_FILE).stat().st_size + (MODEL_DIR / SALIENCE_FILE).stat().st_size < 50 * 2**20
+    model = extract.load(MODEL_DIR)
+    assert model is not None and extract.load(MODEL_DIR) is model  # loaded once per process
+    found = tag(model.tagger, SENTENCE)
+    assert {("Material", "Cityscapes"), ("Task", "semantic segmentation"), ("Metric", "mean IoU")} <= found
+    assert ("Method", "FRRN") in found
+
+
+def test_entities_carry_salience_and_the_paper_s_own_model_is_key():
+    text = (
+        "FooNet: Full-Resolution Networks for Semantic Segmentation\nAbstract\n"
+        "We propose FooNet, a network for semantic segmentation. FooNet reaches 71.8 % mean IoU on Cityscapes.\n"
+        "FooNet uses dropout. On Cityscapes, FooNet outperforms SegNet by 5 mean IoU points.\n"
+        "Table 1: Results on Cityscapes. FooNet 71.8 80.1 SegNet 57.0 60.2\n"
+    )
+    progress = []
+    found = {(e.entity_type, e.name): e for e in extract.extract_entities(text, on_progress=progress.append)}
+    own = found[("MODEL", "FooNet")]
+    assert own.key and own.salience == max(e.salience for e in found.values())
+    assert own.confidence >= gazetteer.OWN_CONTRIBUTION_CONFIDENCE and {"title", "abstract", "proposed"} <= set(own.signals)
+    assert found[("DATASET", "Cityscapes")].key
+    assert ("METHOD", "dropout") not in found  # a building block mentioned once is dropped
+    assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) >= 3
+    assert all(0.0 <= e.salience <= 1.0 for e in found.values())
+
+
+def test_without_a_model_the_gazetteer_answers(tmp_path, settings):
+    settings.PAPER_EXTRACTOR_MODEL_DIR = str(tmp_path)
+    assert extract.load() is None
+    assert extract.extract_entities(SENTENCE) == gazetteer.extract_entities(SENTENCE)
+
+
+def test_training_runs_end_to_end_on_a_tiny_subset_deterministically(tmp_path):
+    documents = [d for d in scirex.read(limit=6)]
+    first, second = tmp_path / "one", tmp_path / "two"
+    for out in (first, second):
+        train.train_all(documents, out, iterations=5)
+    digest = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in first.iterdir()}
+    assert digest == {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in second.iterdir()}
+    assert set(digest) == {TAGGER_FILE, SALIENCE_FILE}
+    model = extract.load(first)
+    assert model is not None
+    entities = extract.extract_entities(documents[0].document.text, model=model)
+    assert entities and any(e.key for e in entities)
+
+
+def test_the_metric_matches_one_to_one_on_normalised_names():
+    gold = [
+        scirex.GoldEntity("Material", "SNLI", frozenset({"SNLI", "Stanford Natural Language Inference"})),
+        scirex.GoldEntity("Metric", "Mean_IoU", frozenset({"mean IoU", "Mean IoU"})),
+    ]
+    predicted = [
+        gazetteer.FoundEntity("DATASET", "SNLI", 0.9, 3, 0, salience=0.9, key=True),
+        gazetteer.FoundEntity("DATASET", "Stanford natural language inference", 0.5, 1, 5, salience=0.5, key=True),
+        gazetteer.FoundEntity("METRIC", "mean IOU", 0.8, 2, 9, salience=0.8, key=True),
+        gazetteer.FoundEntity("MODEL", "BERT", 0.8, 2, 9, salience=0.8, key=True),
+    ]
+    counts = evaluate.match(predicted, gold)
+    assert (counts["Material"].tp, counts["Material"].predicted, counts["Material"].gold) == (1, 2, 1)
+    assert (counts["Metric"].tp, counts["Method"].predicted, counts["Method"].gold) == (1, 1, 0)
+    assert normalise("Mean_IoU") == normalise("mean IOU") == normalise("mean-IoUs")
+
+
+def test_the_held_out_part_is_fixed_and_about_a_fifth():
+    ids = [d.doc_id for d in scirex.read()]
+    held = [i for i in ids if scirex.held_out(i)]
+    assert 0.15 < len(held) / len(ids) < 0.25
+    assert held == [i for i in ids if scirex.held_out(i)]
