@@ -34,6 +34,7 @@ MAX_HEADER_LINES = 3  # lines between a header and the first row ("Mcc Acc ...",
 MAX_CAPTION_LINES = 3
 CAPTION_WRAP_RATIO = 0.8
 MAX_SENTENCE_WINDOW = 160  # characters searched around a metric mention for its score, model and dataset
+MAX_OPENING_CHARS = 12  # where a sentence's opening dataset starts: "On the Cityscapes"
 
 # --- the fallback: key entities, when the text and tables say nothing ---
 
@@ -53,7 +54,7 @@ class _Record:
     source: tuple[str, str]
     target: tuple[str, str]
     metric: str | None
-    score: str | None
+    score: str
     confidence: float
     evidence: str
     exact: bool = True  # the row names the entity itself or a size of it ("BERTlarge"), not a variant ("BERT-CRF")
@@ -117,8 +118,7 @@ def _choose(records: list[_Record], entities: Sequence[FoundEntity]) -> list[Fou
         groups.setdefault((record.source, record.target), []).append(record)
     found = []
     for (source, target), group in groups.items():
-        scored = [r for r in group if r.score is not None]
-        best = _best_scored(scored, by_key) if scored else max(group, key=lambda r: (r.confidence, -group.index(r)))
+        best = _best_record(group, by_key)
         found.append(
             FoundRelationship(
                 relationship_type="EVALUATED_ON",
@@ -133,22 +133,22 @@ def _choose(records: list[_Record], entities: Sequence[FoundEntity]) -> list[Fou
     return sorted(found, key=lambda r: (-r.confidence, r.source, r.target))
 
 
-def _best_scored(scored: list[_Record], by_key: dict[tuple[str, str], FoundEntity]) -> _Record:
+def _best_record(records: list[_Record], by_key: dict[tuple[str, str], FoundEntity]) -> _Record:
     """The record of a pair's primary metric with the best score, from rows naming the entity itself first."""
     # The DB keeps one result per pair, so one metric must be primary: the one a table's caption names
     # ("F1-score on ..."), else the most salient metric entity, else the one the paper mentions most, else the
     # first read.
-    first_read = {r.metric: index for index, r in reversed(list(enumerate(scored)))}
+    first_read = {r.metric: index for index, r in reversed(list(enumerate(records)))}
+    captioned = {r.metric for r in records if r.metric_in_caption}
 
     def rank(metric: str | None) -> tuple[bool, bool, float, int, int]:
         entity = by_key.get(("METRIC", metric)) if metric else None
-        in_caption = any(r.metric == metric and r.metric_in_caption for r in scored)
         salience, count = (entity.salience, entity.mentions) if entity else (0.0, 0)
-        return (metric is not None, in_caption, salience, count, -first_read[metric])
+        return (metric is not None, metric in captioned, salience, count, -first_read[metric])
 
     metric = max(first_read, key=rank)
     sign = -1 if metric in LOWER_IS_BETTER else 1
-    candidates = [(index, r) for index, r in enumerate(scored) if r.metric == metric]
+    candidates = [(index, r) for index, r in enumerate(records) if r.metric == metric]
     return max(candidates, key=lambda item: (item[1].exact, sign * _value(item[1].score), -item[0]))[1]
 
 
@@ -608,13 +608,13 @@ def sentence_records(text: str, mentions: Sequence[Mention], sentences: Sequence
         if not any(m.entity_type == "METRIC" for m in inside) or not any(m.entity_type == "DATASET" for m in inside):
             continue
         for metric in (m for m in inside if m.entity_type == "METRIC"):
-            record = _sentence_record(text, start, end, inside, metric)
+            record = _sentence_record(text, start, end, index, metric)
             if record is not None:
                 records.append(record)
     return records
 
 
-def _sentence_record(text: str, start: int, end: int, inside: list[Mention], metric: Mention) -> _Record | None:
+def _sentence_record(text: str, start: int, end: int, index: _MentionIndex, metric: Mention) -> _Record | None:
     """The result one metric mention reports, when a score, a model before it and a dataset are all there."""
     window_start = max(start, metric.start - MAX_SENTENCE_WINDOW)
     window_end = min(end, metric.end + MAX_SENTENCE_WINDOW)
@@ -632,14 +632,15 @@ def _sentence_record(text: str, start: int, end: int, inside: list[Mention], met
         return None
     if "%" in score and _value(score) > 100:
         return None
-    sources = [m for m in inside if m.entity_type in SOURCE_TYPES and m.end <= span[0] and m.start >= window_start]
+    # Only the mentions near the score are looked at: a long sentence of many mentions stays linear.
+    sources = [m for m in index.inside(window_start, span[0], SOURCE_TYPES) if m.end <= span[0]]
     if not sources or sources[-1].name in GENERIC_PROCESSES:
         return None
     source = sources[-1]
     between = text[source.end : span[0]]
     if not _ACHIEVE.search(between) or _NEGATED.search(between):
         return None
-    dataset = _dataset_of(text, start, inside, source, span, window_end)
+    dataset = _dataset_of(text, start, index, source, span, window_end)
     if dataset is None:
         return None
     return _Record(
@@ -653,17 +654,13 @@ def _sentence_record(text: str, start: int, end: int, inside: list[Mention], met
 
 
 def _dataset_of(
-    text: str, start: int, inside: list[Mention], source: Mention, span: tuple[int, int], window_end: int
+    text: str, start: int, index: _MentionIndex, source: Mention, span: tuple[int, int], window_end: int
 ) -> Mention | None:
     """The dataset a score is on: named right after it ("on SQuAD") or opening the sentence ("On Cityscapes, ")."""
-    following = next((m for m in inside if m.entity_type == "DATASET" and m.start >= span[1]), None)
-    if (
-        following is not None
-        and following.start <= window_end
-        and _DATASET_AFTER.fullmatch(text, span[1], following.start)
-    ):
+    following = next(iter(index.inside(span[1], window_end + 1, ["DATASET"])), None)
+    if following is not None and _DATASET_AFTER.fullmatch(text, span[1], following.start):
         return following
-    opening = next(iter(inside), None)
+    opening = next(iter(index.inside(start, min(source.start, start + MAX_OPENING_CHARS))), None)
     if (
         opening is not None
         and opening.entity_type == "DATASET"

@@ -5,12 +5,13 @@ from dataclasses import replace
 import pytest
 
 from papers.pipeline.entities import FoundEntity, extract_entities, find_mentions
-from papers.pipeline.relationships import EVIDENCE_MAX_CHARS, extract_relationships
+from papers.pipeline.relationships import EVIDENCE_MAX_CHARS, extract_relationships, split_sentences
 from papers.pipeline.results import (
     FALLBACK_CONFIDENCE,
     SENTENCE_CONFIDENCE,
     TABLE_CONFIDENCE,
     extract_results,
+    sentence_records,
     table_records,
 )
 from tests.pipeline.test_limits import HOSTILE_TIMEOUT, MEGABYTE
@@ -287,3 +288,11 @@ def test_a_megabyte_row_and_a_megabyte_of_metric_mentions_are_read_quickly():
     row = "Table 1: Results on SQuAD with F1.\nModel SQuAD\nBERT " + "90.1 " * (MEGABYTE // 5) + "\n"
     assert results(row) == {}
     assert results("BERT achieves " + "90.1 F1 " * (MEGABYTE // 8) + "on SQuAD.") == {}
+
+
+@pytest.mark.timeout(HOSTILE_TIMEOUT)
+def test_a_megabyte_sentence_dense_with_scores_and_names_is_read_in_linear_time():
+    unit = "BERT,achieves,90%accuracy,in,SQuAD,"  # no space: one sentence of 85,000 mentions
+    text = unit * (MEGABYTE // len(unit))
+    entities = extract_entities(text)
+    assert sentence_records(text, find_mentions(text, entities), split_sentences(text)) == []
