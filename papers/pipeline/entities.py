@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from .types import ENTITY_TYPES, check_types
-from .vocabulary import BLOCKED_PHRASES, VOCABULARY
+from .vocabulary import BLOCKED_PHRASES, CASE_SENSITIVE_METRICS, VOCABULARY, YEARLY_DATASETS
 
 __all__ = ["ENTITY_TYPES"]  # re-exported: the entity types are defined in types.py
 
@@ -71,8 +73,13 @@ _BOUNDARY_AFTER = rf"(?:s?(?![A-Za-z0-9])|(?={_SIZE_SUFFIX}(?![A-Za-z0-9])))"
 _FOLDED_SEPARATOR = r"[\s-]+"
 
 
-def _is_folded(alias: str) -> bool:
-    """All-lowercase aliases are common words and match in any case; the rest match exactly."""
+def _is_folded(alias: str, entity_type: str | None = None) -> bool:
+    """Whether an alias matches in any case: all-lowercase ones (common words) and most metric names do."""
+    if entity_type == "METRIC":
+        # "mean IOU", "MIoU", "Bleu": metric names are spelled in any case. A two-letter name ("EM": "em")
+        # or one listed as an ordinary word in lowercase ("mAP": "map") would match prose, so keeps its case.
+        two_letters = len(alias) <= 2 and alias.isalpha()
+        return not two_letters and alias not in CASE_SENSITIVE_METRICS
     return alias == alias.lower() and not any(c.isdigit() for c in alias)
 
 
@@ -94,7 +101,7 @@ def _build_terms() -> tuple[dict[str, _Term], dict[str, _Term]]:
         for name, aliases in entries.items():
             for alias in (name, *aliases):
                 term = _Term(entity_type, name, "canonical" if alias == name else "alias")
-                if _is_folded(alias):
+                if _is_folded(alias, entity_type):
                     folded.setdefault(_folded_key(alias), term)
                     folded.setdefault(_folded_key(alias.replace("-", "")), term)  # "pretraining"
                 else:
@@ -152,7 +159,12 @@ _EXACT_BY_LOWER = _lowercase_view(_EXACT_TERMS)
 
 
 def lookup_term(surface: str) -> _Term | None:
-    """The gazetteer term a surface string names, trying exact, case-folded and singular forms."""
+    """The gazetteer term a surface string names, trying exact, case-folded, singular and versioned forms."""
+    return _gazetteer_term(surface) or _versioned_term(surface)
+
+
+def _gazetteer_term(surface: str) -> _Term | None:
+    """The vocabulary term a surface string names, trying exact, case-folded and singular forms."""
     for candidate in (surface, surface[:-1] if surface.endswith("s") else None):
         if not candidate:
             continue
@@ -160,6 +172,75 @@ def lookup_term(surface: str) -> _Term | None:
         if term is not None:
             return term
     return None
+
+
+# --- versions of datasets: "PASCAL VOC 2012", "WMT'14", "CoNLL-2005", "Visual Genome v1.4", "MS MARCO 2.1" ---
+
+# Right after a dataset name: a year (1990-2039) spaced, hyphenated or glued; a two-digit year after an apostrophe
+# ("WMT'14"; not "CoNLL-10", ten annotators, nor "COCO 14") or glued to a YEARLY_DATASETS name ("VOC07");
+# "v2", "V1.1"; a bare "2.1" only when no number, unit or percent follows, as table rows put scores after
+# names ("COCO 73.6 72.4").
+# Fixed-width pieces and a lookahead: a match attempt reads a few characters, so scanning stays linear.
+_VERSION = (
+    r"(?:[ -]?(?P<year>199\d|20[0-3]\d)"
+    r"|['’](?P<short>9\d|[0-3]\d)"
+    r"|(?P<glued>9\d|[0-3]\d)"
+    r"|[ -]?[vV](?P<v>\d{1,2}(?:\.\d{1,2})?)"
+    r"| (?P<dotted>\d\.\d)(?!\s*(?:\d|%|[mM]illion|[bB]illion)))"
+    r"(?![A-Za-z0-9]|[.,]\d)"
+)
+_VERSION_AFTER = re.compile(_VERSION)
+_VERSIONED_SURFACE = re.compile(r"(?P<name>.*?[^\W\d_])" + _VERSION, re.DOTALL)
+# The version a canonical name already carries ("CoNLL-2003", "SQuAD v1.1"), to name its siblings alike.
+_NAME_VERSION = re.compile(r"(?P<base>.+?)(?P<sep>[ -]?)(?:(?P<year>(?:19|20)\d\d)|v?\d+(?:\.\d+)+|v\d+)")
+
+
+def _version(match: re.Match[str]) -> tuple[str, bool]:
+    """The version as it is named ("2014" for "'14", "v1.4", "2.1"), and whether it is a year."""
+    if match["year"]:
+        return match["year"], True
+    if match["short"] or match["glued"]:
+        year = int(match["short"] or match["glued"])
+        return str(year + (1900 if year >= 90 else 2000)), True
+    return ("v" + match["v"], False) if match["v"] else (match["dotted"], False)
+
+
+@functools.lru_cache(maxsize=4096)  # a paper names a few versions many times; each costs several lookups
+def _versioned(term: _Term, version: str, is_year: bool) -> _Term:
+    """The dataset term for a version of term: a vocabulary entry if one names it, else base name + version."""
+    own = _NAME_VERSION.fullmatch(term.name)
+    base = own["base"] if own else term.name
+    # "CoNLL-2005" like "CoNLL-2003": a sibling year keeps the canonical name's separator.
+    separator = own["sep"] if own and own["year"] and own["sep"] and is_year else " "
+    bare = version.removeprefix("v")
+    forms = dict.fromkeys((version, bare, "v" + bare))  # ordered: the first vocabulary hit is the same every run
+    spellings = [base + separator + version, *(base + sep + form for form in forms for sep in (" ", "-", ""))]
+    for spelling in spellings:
+        known = _gazetteer_term(spelling)
+        if known is not None and known.entity_type == "DATASET":
+            return _Term("DATASET", known.name, term.kind)
+    return _Term("DATASET", base + separator + version, term.kind)
+
+
+def _versioned_term(surface: str) -> _Term | None:
+    """The term of a dataset name followed by a version ("VOC 2012" -> "PASCAL VOC 2012"), if surface is one."""
+    match = _VERSIONED_SURFACE.fullmatch(surface.strip())
+    if match is None:
+        return None
+    term = _gazetteer_term(match["name"])
+    if term is None or term.entity_type != "DATASET" or (match["glued"] and term.name not in YEARLY_DATASETS):
+        return None
+    return _versioned(term, *_version(match))
+
+
+def _with_version(text: str, end: int, term: _Term) -> tuple[int, _Term]:
+    """Extend a dataset mention over a version that follows it; other mentions are returned as they are."""
+    if term.entity_type != "DATASET" or text[end - 1].isdigit():  # "CIFAR-10 2012": a digit ends the name
+        return end, term
+    match = _VERSION_AFTER.match(text, end)
+    if match is None or (match["glued"] and term.name not in YEARLY_DATASETS):
+        return end, term
+    return match.end(), _versioned(term, *_version(match))
 
 
 # --- document structure ---
@@ -187,17 +268,35 @@ def references_span(text: str) -> tuple[int, int] | None:
     return (start, appendix.start() if appendix else len(text))
 
 
-_BLOCK = _Term(None, "", "blocked")
-
 # --- per-document acronym definitions: "noisy supervised pre-training (NSP)" is not next sentence prediction ---
 
 # Words are read possessively and at most MAX_WORD_CHARS long, so a match attempt costs at most 8 such words:
 # an unbroken run of letters is linear, not one full re-read per position.
 MAX_WORD_CHARS = 64
 _ACRONYM_DEFINITION = re.compile(
-    rf"((?:[^\W\d_][\w'-]{{0,{MAX_WORD_CHARS - 1}}}+[ \t\n]++){{1,8}})\(([A-Z]{{2,6}})s?\)"
+    rf"((?:[^\W\d_][\w'-]{{0,{MAX_WORD_CHARS - 1}}}+[ \t\n]++){{1,8}})\(([A-Z]{{2,6}})s?\)\Z"
 )
+_ACRONYM_PARENTHESIS = re.compile(r"\(([A-Z]{2,6})s?\)")
+# A definition is looked for only in this many characters before an "(ACRONYM)", and not across the previous
+# one (no word holds a parenthesis): each position is tried at most once, and only near a parenthesis.
+DEFINITION_WINDOW = 8 * (MAX_WORD_CHARS + 2)
+
+
+def _acronym_definitions(text: str) -> Iterator[re.Match[str]]:
+    """Each "long form (ACRONYM)" in the text, in order: group 1 the words before, group 2 the acronym."""
+    previous = 0
+    for parenthesis in _ACRONYM_PARENTHESIS.finditer(text):
+        start = max(previous, parenthesis.start() - DEFINITION_WINDOW)
+        previous = parenthesis.end()
+        match = _ACRONYM_DEFINITION.search(text, start, parenthesis.end())  # \Z: ends at this parenthesis
+        if match is not None:
+            yield match
+
+
 _ACRONYM_STOP_WORDS = frozenset("of the and for to a an in on with by".split())
+# "Inception score (IS)", "adversarial training (AT)": acronyms that are words, not learned, as headings and
+# titles in capitals are full of them.
+_WORDS_IN_CAPITALS = frozenset("is at in on as it an be by do go if me my no of or so to up us we am are was".split())
 
 
 def _long_form(acronym: str, words: list[str]) -> list[str] | None:
@@ -229,38 +328,148 @@ class _DocumentTerms:
     """What a paper's own acronym definitions add to or change in the gazetteer."""
 
     acronyms: dict[str, _Term | None]  # acronym -> its meaning here (None: not the gazetteer's meaning)
-    long_forms: dict[str, _Term]  # folded key of a new method's long form -> its term
+    long_forms: dict[str, _Term]  # folded key of a long form outside the gazetteer -> its term
 
 
 def document_terms(text: str) -> _DocumentTerms:
-    """Read "long form (ACRONYM)" definitions: override clashing acronyms, learn new acronyms and methods."""
+    """Read "long form (ACRONYM)" definitions: keep, override or learn acronyms, and learn their long forms."""
     acronyms: dict[str, _Term | None] = {}
     long_forms: dict[str, _Term] = {}
-    for match in _ACRONYM_DEFINITION.finditer(text):
+    defined: set[str] = set()
+    for match in _acronym_definitions(text):
         acronym = match.group(2)
-        if acronym in acronyms:
-            continue
-        words = _long_form(acronym, match.group(1).split())
+        words = None if acronym in defined else _long_form(acronym, match.group(1).split())
         if words is None:
             continue
-        meaning = lookup_term(" ".join(words))
-        if meaning is None and _ends_with_method(words):
-            # "noisy supervised pre-training (NSP)": a paper's named variant of a known method is a method too.
-            name = " ".join(word.lower() if word[1:] == word[1:].lower() else word for word in words)
-            meaning = _Term("METHOD", name, "alias")
-            long_forms[_folded_key(name)] = long_forms[_folded_key(name.replace("-", ""))] = meaning
-        known = _EXACT_TERMS.get(acronym)
-        if known is not None and known.entity_type is not None:
-            if meaning is None or meaning.name != known.name:
-                acronyms[acronym] = meaning
-        elif known is None and meaning is not None and meaning.entity_type is not None:
+        defined.add(acronym)  # the first definition decides; a later one is mostly a cited paper's wording
+        known = _acronym_term(acronym)
+        meaning = _gazetteer_term(" ".join(words))
+        if meaning is not None and meaning.entity_type is None:
+            meaning = None  # a blocked phrase names nothing
+        if known is not None and (
+            (meaning is None and _spells_a_long_form(words, known)) or (meaning is not None and _same(meaning, known))
+        ):
+            if meaning is None:  # "convolution neural net (CNN)": the gazetteer's meaning; this spelling counts too
+                _learn(long_forms, _long_form_name(words), _Term(known.entity_type, known.name, "alias"))
+            continue
+        if meaning is None:
+            noun = _NEXT_WORD.match(text, match.end())
+            meaning = _new_term(acronym, words, noun.group(1) if noun else "")
+            if meaning is not None:
+                _learn(long_forms, _long_form_name(words), meaning)
+        if known is not None:
+            acronyms[acronym] = meaning  # "noisy supervised pre-training (NSP)" is not next sentence prediction
+        elif meaning is not None and acronym.lower() not in _WORDS_IN_CAPITALS:
             acronyms[acronym] = _Term(meaning.entity_type, meaning.name, "alias")
     return _DocumentTerms(acronyms, long_forms)
 
 
-def _ends_with_method(words: list[str]) -> bool:
-    """Whether the words end with a gazetteer METHOD after at least one modifier."""
-    return any((lookup_term(" ".join(words[i:])) or _BLOCK).entity_type == "METHOD" for i in range(1, len(words)))
+def _acronym_term(acronym: str) -> _Term | None:
+    """The gazetteer entity an acronym names as written (metrics match in any case: "MSE")."""
+    term = _EXACT_TERMS.get(acronym) or _FOLDED_TERMS.get(acronym.lower())
+    return term if term is not None and term.entity_type is not None else None
+
+
+def _same(term: _Term, other: _Term) -> bool:
+    """Whether two terms name the same entity."""
+    return (term.entity_type, term.name) == (other.entity_type, other.name)
+
+
+def _learn(long_forms: dict[str, _Term], name: str, term: _Term) -> None:
+    """Match a long form, spelled with or without its hyphens, as term."""
+    long_forms[_folded_key(name)] = long_forms[_folded_key(name.replace("-", ""))] = term
+
+
+def _long_form_name(words: list[str]) -> str:
+    """A long form as a name: capitalised words in lowercase, words with inner capitals as written."""
+    return " ".join(word.lower() if word[1:] == word[1:].lower() else word for word in words)
+
+
+_NEXT_WORD = re.compile(r"[ \t\n]{0,8}([A-Za-z]{1,32})")
+
+
+def _new_term(acronym: str, words: list[str], noun: str) -> _Term | None:
+    """What a long form outside the gazetteer names, told by its shape or the noun after "(ACRONYM)"."""
+    kind = _KIND_NOUNS.get(noun.lower())
+    for entity_type in ("METHOD", "TASK"):
+        # "noisy supervised pre-training (NSP)", "aspect-based sentiment analysis (ABSA)": a paper's named
+        # variant of a known method or task is one too; but "document classification (MDC) loss" is a method.
+        if any(_typed(" ".join(words[i:]), entity_type) for i in range(1, len(words))):
+            return _Term("METHOD" if kind == "METHOD" else entity_type, _long_form_name(words), "alias")
+    if kind == "DATASET" or _KIND_NOUNS.get(_singular(words[-1].lower())) == "DATASET":
+        # "Million Song Dataset (MSD)", "Wall Street Journal (WSJ) corpus": datasets go by their acronyms.
+        return _Term("DATASET", acronym, "alias")
+    return None
+
+
+def _typed(surface: str, entity_type: str) -> bool:
+    """Whether surface is a gazetteer term of this type."""
+    term = _gazetteer_term(surface)
+    return term is not None and term.entity_type == entity_type
+
+
+# Words a long form may add or leave out and still mean the same: "Stanford Question Answering Dataset".
+_LONG_FORM_FILLERS = _ACRONYM_STOP_WORDS | {"corpus", "corpora", "dataset", "datasets", "data", "set", "benchmark"}
+
+
+def _content_words(phrase: str) -> tuple[str, ...]:
+    """A long form's words to compare: lowercase, split at hyphens, singular, without possessives and fillers."""
+    parts = [_singular(part.removesuffix("'s").removesuffix("’s")) for part in re.split(r"[-\s]+", phrase.lower())]
+    parts = [part for part in parts if part]
+    return tuple(part for part in parts if part not in _LONG_FORM_FILLERS) or tuple(parts)
+
+
+def _singular(word: str) -> str:
+    """The word without a plural "s" ("nets", "networks"), short words and "-ss" words as they are."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _build_long_forms() -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
+    """The content words of every multi-word alias, by entity: the long forms a definition may spell out."""
+    forms: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+    for entity_type, entries in VOCABULARY.items():
+        for name, aliases in entries.items():
+            words = [_content_words(alias) for alias in (name, *aliases) if len(re.split(r"[-\s]+", alias)) > 1]
+            if words:
+                forms[(entity_type, name)] = tuple(words)
+    return forms
+
+
+_LONG_FORMS = _build_long_forms()
+
+
+def _spells_a_long_form(words: list[str], term: _Term) -> bool:
+    """Whether the words spell one of term's long forms, up to case, hyphens, plurals, fillers and typos."""
+    written = _content_words(" ".join(words))
+    return any(
+        "".join(written) == "".join(form) or (len(written) == len(form) and all(map(_close_words, written, form)))
+        for form in _LONG_FORMS.get((term.entity_type, term.name), ())
+    )
+
+
+def _close_words(word: str, other: str) -> bool:
+    """Whether two words are one word's spellings: a shortening ("net"), a suffix ("convolution-al"), a typo."""
+    if word == other:
+        return True
+    shorter = min(len(word), len(other))
+    prefix = len(os.path.commonprefix([word, other]))
+    if prefix >= 3 and prefix == shorter:  # net/network, square/squared, gate/gated
+        return True
+    if prefix >= 4 and shorter - prefix <= 2:  # neuron/neural, recurrent/recurent
+        return True
+    return shorter >= 4 and _one_edit_apart(word, other)  # neutral/neural, filed/field
+
+
+def _one_edit_apart(word: str, other: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of neighbours turns one word into the other."""
+    short, long = sorted((word, other), key=len)
+    if len(long) - len(short) > 1:
+        return False
+    i = len(os.path.commonprefix([short, long]))
+    if len(short) < len(long):
+        return short[i:] == long[i + 1 :]
+    swapped = short[i + 1 : i + 2] == long[i : i + 1] and short[i : i + 1] == long[i + 1 : i + 2]
+    return short[i + 1 :] == long[i + 1 :] or (swapped and short[i + 2 :] == long[i + 2 :])
 
 
 # --- the paper's own contribution ---
@@ -293,7 +502,7 @@ _KIND_NOUNS = {
         "algorithm method technique objective loss mechanism strategy scheme procedure regularizer trick".split(),
         "METHOD",
     ),
-    **dict.fromkeys("dataset corpus benchmark collection suite".split(), "DATASET"),
+    **dict.fromkeys("dataset corpus benchmark collection suite treebank".split(), "DATASET"),
 }
 check_types("entity", _KIND_NOUNS.values(), ENTITY_TYPES)
 
@@ -387,12 +596,24 @@ def _chunks(length: int) -> list[tuple[int, int]]:
 
 def _gazetteer_matches(text: str, terms: _DocumentTerms, on_step: Callable[[], None] | None = None) -> list[Mention]:
     """Vocabulary mentions, longest match first, blocked phrases and overridden acronyms removed."""
-    passes = [(_EXACT_RE, _EXACT_TERMS, _exact_key, terms.acronyms), (_FOLDED_RE, _FOLDED_TERMS, _folded_key, {})]
+    passes = [
+        (_EXACT_RE, _EXACT_TERMS, _exact_key, terms.acronyms),
+        (_FOLDED_RE, _FOLDED_TERMS, _folded_key, terms.acronyms),  # metric acronyms ("MSE") are folded terms
+    ]
+    # Acronyms the paper defines for what the gazetteer has no acronym for ("batch normalization (BN)").
+    new_acronyms = {
+        acronym: term for acronym, term in terms.acronyms.items() if term is not None and _acronym_term(acronym) is None
+    }
+    if new_acronyms:
+        trie = _trie_regex(new_acronyms, r"\s+")
+        passes.append(
+            (re.compile(_BOUNDARY_BEFORE + "(?:" + trie + ")" + _BOUNDARY_AFTER), new_acronyms, _exact_key, {})
+        )
     if terms.long_forms:
         trie = _trie_regex(terms.long_forms, _FOLDED_SEPARATOR)
         regex = re.compile(_BOUNDARY_BEFORE + "(?:" + trie + ")" + _BOUNDARY_AFTER, re.IGNORECASE)
         passes.append((regex, terms.long_forms, _folded_key, {}))
-    raw: list[tuple[int, int, int, _Term]] = []
+    raw: list[tuple[int, int, _Term, int]] = []
     for priority, (regex, table, key, overrides) in enumerate(passes):
         for start, end in _chunks(len(text)):
             for match in regex.finditer(text, start, min(len(text), end + CHUNK_OVERLAP)):
@@ -400,12 +621,12 @@ def _gazetteer_matches(text: str, terms: _DocumentTerms, on_step: Callable[[], N
                     break
                 term = _resolve(match.group(), table, key, overrides)
                 if term is not None:
-                    raw.append((match.start(), match.end(), priority, term))
+                    raw.append((match.start(), *_with_version(text, match.end(), term), priority))
             if on_step is not None and priority < 2:
                 on_step()
     mentions = []
     last_end = -1
-    for start, end, _priority, term in sorted(raw, key=lambda item: (item[0], item[0] - item[1], item[2])):
+    for start, end, term, _priority in sorted(raw, key=lambda item: (item[0], item[0] - item[1], item[3])):
         if start < last_end:
             continue
         last_end = end

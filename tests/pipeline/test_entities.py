@@ -6,6 +6,7 @@ from papers.pipeline.entities import (
     FoundEntity,
     extract_entities,
     find_mentions,
+    lookup_term,
     references_span,
 )
 
@@ -194,3 +195,133 @@ def test_find_mentions_locates_given_entities():
     text = "RoBERTa beats BERT. BERT is older."
     mentions = find_mentions(text, [e for e in extract_entities(text) if e.name == "BERT"])
     assert [(m.start, text[m.start : m.end]) for m in mentions] == [(14, "BERT"), (20, "BERT")]
+
+
+# --- acronym definitions ---
+
+
+def test_a_definition_spelling_out_the_gazetteer_meaning_keeps_the_acronym():
+    found = by_key(
+        "We use the Stanford Natural Language Inference (SNLI) corpus. SNLI has 570k pairs. "
+        "MultiNLI is also known as Multi-Genre Natural Language Inference (MNLI)."
+    )
+    assert found[("DATASET", "SNLI")].mentions == 3  # the long form, "(SNLI)" and "SNLI"
+    assert found[("DATASET", "MNLI")].mentions == 3
+    assert ("TASK", "natural language inference") not in found
+
+
+def test_a_definition_with_a_variant_long_form_keeps_the_acronym_and_counts_the_long_form():
+    text = (
+        "We train a convolution neural net (CNN). Each convolution neural net layer, like any CNN, pools. "
+        "Generative Adversarial Nets (GANs) and GANs. Loss is the Mean Square Error (MSE); MSE is low. "
+        "A Long Short Term Memory (LSTM) cell."
+    )
+    found = by_key(text)
+    assert found[("MODEL", "CNN")].mentions == 4
+    assert found[("MODEL", "GAN")].mentions == 3
+    assert found[("METRIC", "mean squared error")].mentions == 3
+    assert found[("MODEL", "LSTM")].mentions == 2
+
+
+def test_a_definition_with_another_meaning_still_overrides_the_acronym():
+    found = by_key("We fit it with Expectation Maximization (EM). EM converges. Earth Mover's distance (EMD) too.")
+    assert ("METRIC", "exact match") not in found
+    assert ("METHOD", "enhanced mask decoder") not in found
+
+
+def test_the_first_definition_of_an_acronym_decides():
+    found = by_key("A convolutional neural network (CNN) reads. Later, a cascaded neural network (CNN) again. CNN.")
+    assert found[("MODEL", "CNN")].mentions == 4
+
+
+def test_acronyms_the_paper_defines_for_gazetteer_terms_count_as_those_terms():
+    found = by_key("We use batch normalization (BN) and average precision (AP). BN helps; AP rises; bn is not it.")
+    assert found[("METHOD", "batch normalization")].mentions == 3
+    assert found[("METRIC", "average precision")].mentions == 3
+    # An acronym that is a word in capitals is not learned: headings are written in capitals.
+    found = by_key("We report the Inception score (IS). WHAT IS A GOOD SCORE")
+    assert found[("METRIC", "Inception score")].mentions == 1
+
+
+def test_a_defined_dataset_or_task_outside_the_gazetteer_counts_its_long_form_and_acronym_as_one():
+    text = (
+        "We evaluate on the Million Song Dataset (MSD). The million song dataset is large; MSD has tags. "
+        "We study aspect-based sentiment analysis (ABSA): ABSA and Aspect-Based Sentiment Analysis."
+    )
+    found = by_key(text)
+    assert found[("DATASET", "MSD")].mentions == 4
+    assert found[("TASK", "aspect-based sentiment analysis")].mentions == 4
+    assert ("TASK", "sentiment analysis") not in found
+    # The noun after the acronym tells too; a long form that says nothing stays unknown.
+    assert by_key("The Wall Street Journal (WSJ) and WSJ.") == {}
+    assert by_key("The Wall Street Journal (WSJ) corpus and WSJ.")[("DATASET", "WSJ")].mentions == 3
+    found = by_key("A multi-label document classification (MDC) loss. MDC helps.")
+    assert found[("METHOD", "multi-label document classification")].mentions == 3
+
+
+# --- versions of datasets ---
+
+
+def test_a_year_or_version_after_a_dataset_name_is_kept():
+    text = (
+        "We use PASCAL VOC 2012, VOC 2012, VOC2007 and PASCAL VOC07. COCO 2017 and MS COCO 2017 differ from "
+        "COCO 2014. WMT 2014, WMT'14, WMT14 and WMT’16. CoNLL-2005 and CoNLL 2009 are not CoNLL-2003. "
+        "Visual Genome v1.4, MS MARCO 2.1 and ImageNet."
+    )
+    found = by_key(text)
+    assert found[("DATASET", "PASCAL VOC 2012")].mentions == 2
+    assert found[("DATASET", "PASCAL VOC 2007")].mentions == 2
+    assert found[("DATASET", "COCO 2017")].mentions == 2
+    assert found[("DATASET", "COCO 2014")].mentions == 1
+    assert found[("DATASET", "WMT 2014")].mentions == 3
+    assert found[("DATASET", "WMT 2016")].mentions == 1
+    assert found[("DATASET", "CoNLL-2005")].mentions == 1
+    assert found[("DATASET", "CoNLL-2009")].mentions == 1
+    assert found[("DATASET", "CoNLL-2003")].mentions == 1
+    assert found[("DATASET", "Visual Genome v1.4")].mentions == 1
+    assert found[("DATASET", "MS MARCO 2.1")].mentions == 1
+    assert {name for kind, name in found if kind == "DATASET"} == {
+        "PASCAL VOC 2012", "PASCAL VOC 2007", "COCO 2017", "COCO 2014", "WMT 2014", "WMT 2016", "CoNLL-2005",
+        "CoNLL-2009", "CoNLL-2003", "Visual Genome v1.4", "MS MARCO 2.1", "ImageNet",
+    }  # fmt: skip
+
+
+def test_versions_the_gazetteer_already_knows_are_not_duplicated():
+    found = by_key("SQuAD 2.0, SQuAD v2.0, SQuAD2.0 and SQuAD v1.1; WNUT'16 and WNUT 2016; CoNLL 2012.")
+    assert found[("DATASET", "SQuAD v2.0")].mentions == 3
+    assert found[("DATASET", "SQuAD v1.1")].mentions == 1
+    assert found[("DATASET", "WNUT 2016")].mentions == 2
+    assert found[("DATASET", "CoNLL-2012")].mentions == 1
+    assert len(found) == 4
+
+
+def test_numbers_that_are_not_versions_are_left_alone():
+    text = (
+        "COCO 73.6 72.4 on a table row; ImageNet 1.2 million images; CIFAR100-20 and CoNLL-10 annotators; "
+        "BERT 2019 is a model, not a dataset; COCO 5 times; MNIST 3000 images; STORIES10 has a footnote."
+    )
+    found = by_key(text)
+    datasets = {name for kind, name in found if kind == "DATASET"}
+    assert datasets == {"COCO", "ImageNet", "CIFAR-100", "CoNLL-2003", "MNIST", "Stories"}
+    assert ("MODEL", "BERT") in found
+
+
+def test_lookup_term_resolves_versioned_dataset_names():
+    assert lookup_term("VOC 2012").name == "PASCAL VOC 2012"
+    assert lookup_term("WMT'14").name == "WMT 2014"
+    assert lookup_term("SQuAD 2.0").name == "SQuAD v2.0"
+    assert lookup_term("BERT 2019") is None
+
+
+# --- metrics in any case ---
+
+
+def test_metric_aliases_match_in_any_case_except_short_or_word_like_ones():
+    found = by_key("mean IOU, mean IoU, Mean-IoU, mIoU and MIOU. BLEU and Bleu; f1 and F1; Accuracy.")
+    assert found[("METRIC", "mean IoU")].mentions == 5
+    assert found[("METRIC", "BLEU")].mentions == 2
+    assert found[("METRIC", "F1")].mentions == 2
+    # "em" is a word, "map" too: those aliases keep their case.
+    found = by_key("The em dash, a map of the road, and the mAP and EM scores.")
+    assert found[("METRIC", "mAP")].mentions == 1
+    assert found[("METRIC", "exact match")].mentions == 1

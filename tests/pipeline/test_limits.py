@@ -84,6 +84,19 @@ def test_acronym_definitions_are_read_quickly_after_an_unbroken_megabyte_word():
 
 
 @pytest.mark.timeout(HOSTILE_TIMEOUT)
+def test_a_megabyte_of_words_between_acronym_parentheses_is_read_quickly():
+    # Each "(AB)" is looked for a definition only in the words since the previous one.
+    text = ("word " * 60 + "(AB) ") * 3300 + "We use noisy supervised pre-training (NSP) here."
+    assert document_terms(text).acronyms["NSP"].name == "noisy supervised pre-training"
+
+
+@pytest.mark.timeout(HOSTILE_TIMEOUT)
+def test_a_megabyte_of_versioned_dataset_names_is_scanned_quickly():
+    found = extract_entities("COCO 2014 and VOC07, " * 50_000)
+    assert [(entity.name, entity.mentions) for entity in found] == [("COCO 2014", 50_000), ("PASCAL VOC 2007", 50_000)]
+
+
+@pytest.mark.timeout(HOSTILE_TIMEOUT)
 def test_a_megabyte_capitalized_word_is_scanned_quickly_for_model_shaped_names():
     found = extract_entities("A" + "a" * MEGABYTE + " and SimBERT")
     assert [(entity.entity_type, entity.name) for entity in found] == [("MODEL", "SimBERT")]

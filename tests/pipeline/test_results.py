@@ -194,7 +194,7 @@ def frrn(text: str) -> list[FoundEntity]:
     [
         ("BERT achieves 85.3 F1 on SQuAD.", ("BERT", "SQuAD", "F1", "85.3")),
         ("ResNet reaches an accuracy of 91.2% on CIFAR-10.", ("ResNet", "CIFAR-10", "accuracy", "91.2%")),
-        ("On Cityscapes, our FRRN obtains 71.8% mean IoU.", ("FRRN", "Cityscapes", "IoU", "71.8%")),
+        ("On Cityscapes, our FRRN obtains 71.8% mean IoU.", ("FRRN", "Cityscapes", "mean IoU", "71.8%")),
         ("T5 achieves an F1 score of 0.9524 on the SROIE dataset.", ("T5", "SROIE", "F1", "0.9524")),
     ],
 )

@@ -19,11 +19,16 @@ GENERIC = frozenset(
         "CNN RNN LSTM GRU BiLSTM MLP Transformer ResNet VGG dropout attention self-attention SGD fine-tuning "
         "pre-training stochastic-gradient-descent Adam-optimizer batch-normalization layer-normalization "
         "residual-connection word-embeddings beam-search data-augmentation supervised-learning "
-        "unsupervised-learning attention-mechanism transfer-learning CRF softmax ReLU"
+        "unsupervised-learning attention-mechanism transfer-learning CRF softmax ReLU "
+        # hyperparameters the tagger reads as metrics
+        "learning-rate batch-size momentum weight-decay"
     ).replace("-", " ").split()
 )
 _GENERIC_KEYS = None  # filled lazily: the normalised keys of GENERIC
 _NUMBER_NEAR = re.compile(r"\d+\.\d+|\d+(?:\.\d+)?\s?%")
+# "our model", "we propose", "we call": the paper speaking of its own work just before a mention.
+_OURS_BEFORE = re.compile(r"\b(?:our|we|ours|proposed|propose|introduce|call|called|named|dubbed)\b[^.\n]*$", re.I)
+OURS_WINDOW = 40
 _DECIMAL = re.compile(r"\d+\.\d+")
 LINE_WINDOW = 200
 NUMBER_WINDOW = 60
@@ -32,9 +37,19 @@ _STRIP_WORDS = re.compile(r"^(?:(?:the|our|a|an|this|these|their|its|proposed|ne
 _ACRONYM_AFTER = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z0-9\-]{1,14})\s*\)")
 
 
+# Words that say what kind of thing a name is, not which: "CIFAR-100 dataset", "BLEU score", "WSJ test set".
+_KIND_SUFFIX = re.compile(
+    r"(?:[\s_-]+(?:data\s*sets?|corpus|corpora|benchmarks?|tasks?|scores?|(?:test|training|dev|validation)\s+sets?))+$",
+    re.IGNORECASE,
+)
+
+
 def normalise(name: str) -> str:
-    """Comparison key of a name: lowercase letters and digits only, a plural "s" dropped."""
-    key = re.sub(r"[^a-z0-9]+", "", name.lower().replace("_", " "))
+    """Comparison key of a name: lowercase letters and digits only, without a kind word or a plural ending."""
+    stripped = _KIND_SUFFIX.sub("", name.replace("_", " ")) or name
+    key = re.sub(r"[^a-z0-9]+", "", stripped.lower())
+    if len(key) > 4 and key.endswith("ies"):
+        return key[:-3] + "y"
     return key[:-1] if len(key) > 4 and key.endswith("s") and not key.endswith("ss") else key
 
 
@@ -133,16 +148,24 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
 
 
 def _spells(acronym: str, long_form: str) -> bool:
-    """Whether the acronym's capitals follow the long form's word initials (loosely: in order)."""
+    """Whether the acronym's letters follow, in order, the initials of the long form's last words, the first
+    letter on a word's initial ("image super-resolution (SR)", "Multi-Task Learning (MTL)")."""
     initials = "".join(word[0] for word in re.split(r"[\s\-]+", long_form) if word).lower()
     letters = [c for c in acronym.lower() if c.isalpha()]
-    position = 0
-    for letter in letters:
-        position = initials.find(letter, position)
-        if position < 0:
-            return False
-        position += 1
-    return len(letters) >= 2 and letters[0] == initials[:1]
+    if len(letters) < 2:
+        return False
+    for first in range(len(initials)):
+        if initials[first] != letters[0]:
+            continue
+        position = first + 1
+        for letter in letters[1:]:
+            position = initials.find(letter, position)
+            if position < 0:
+                break
+            position += 1
+        else:
+            return True
+    return False
 
 
 def _merge(candidates: dict[str, Candidate], aliases: dict[str, str], source: str, target: str) -> None:
@@ -159,9 +182,16 @@ def _merge(candidates: dict[str, Candidate], aliases: dict[str, str], source: st
     new.gazetteer = new.gazetteer or old.gazetteer
 
 
-def features(document: Document, candidates: list[Candidate]) -> list[dict[str, float]]:
-    """Salience features of each candidate: how often, where, and how it was found."""
+def features(
+    document: Document, candidates: list[Candidate], priors: dict[str, dict[str, int]] | None = None
+) -> list[dict[str, float]]:
+    """Salience features of each candidate: how often, where, how it was found, and how often the training
+    papers had that name among their key entities (priors: annotation type -> normalised name -> papers)."""
     text, length = document.text, max(1, len(document.text))
+    priors = priors or {}
+    most = Counter()
+    for candidate in candidates:
+        most[candidate.annotation_type] = max(most[candidate.annotation_type], len(candidate.offsets))
     per_type = Counter()
     for candidate in candidates:
         per_type[candidate.annotation_type] += len(candidate.offsets)
@@ -179,8 +209,13 @@ def features(document: Document, candidates: list[Candidate]) -> list[dict[str, 
             1 for o in candidate.offsets if _NUMBER_NEAR.search(text, max(0, o - NUMBER_WINDOW), o + NUMBER_WINDOW)
         )
         table = sum(1 for o in candidate.offsets if _on_table_row(text, o))
+        ours = sum(1 for o in candidate.offsets if _OURS_BEFORE.search(text, max(0, o - OURS_WINDOW), o))
         row = {
             "bias": 1.0,
+            "prior": math.log1p(priors.get(kind, {}).get(normalise(name), 0)),
+            "relative": count / max(1, most[kind]),
+            "ours": math.log1p(ours),
+            "title_count": math.log1p(sum(inside(o, document.title) for o in candidate.offsets)),
             "log_mentions": math.log1p(count),
             "share": count / max(1, per_type[kind]),
             "inverse_rank": 1.0 / rank[id(candidate)],
@@ -202,7 +237,10 @@ def features(document: Document, candidates: list[Candidate]) -> list[dict[str, 
             "words": min(4, len(name.split())) / 4,
             "digits": float(any(c.isdigit() for c in name)),
         }
-        for feature in ("log_mentions", "inverse_rank", "abstract", "title", "share", "bias", "generic", "numbers"):
+        for feature in (
+            "log_mentions", "inverse_rank", "abstract", "title", "share", "bias", "generic", "numbers", "prior",
+            "relative", "ours", "probability", "table", "caption",
+        ):
             row[f"{kind}:{feature}"] = row[feature]
         rows.append(row)
     return rows

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
+import platform
 import re
+import resource
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +20,9 @@ from .candidates import ANNOTATION_TYPE, normalise
 
 TYPES = ("Method", "Material", "Metric", "Task")
 TYPE_LABELS = {"Method": "Method (MODEL + METHOD)", "Material": "Dataset", "Metric": "Metric", "Task": "Task"}
-DOC = Path(__file__).resolve().parents[3] / "docs" / "extraction.md"
-BEGIN, END = "<!-- eval-extractor:begin -->", "<!-- eval-extractor:end -->"
+ROOT = Path(__file__).resolve().parents[3]
+DOC = ROOT / "docs" / "extraction.md"
+PAPERS = ROOT / "tests" / "data" / "papers"
 
 Extract = Callable[[str], tuple[list[FoundEntity], list[FoundRelationship]]]
 
@@ -154,11 +159,34 @@ def default_extract(text: str) -> tuple[list[FoundEntity], list[FoundRelationshi
     return entities, import_string(settings.PAPER_RELATIONSHIP_EXTRACTOR)(text, entities)
 
 
-def write_doc(body: str, path: Path = DOC) -> None:
-    """Replace the table between the markers of docs/extraction.md (regenerated, never edited by hand)."""
+def speed(extract: Extract) -> str:
+    """Seconds of entity + relationship extraction on each real paper of tests/data/papers, and peak RSS."""
+    from ..text import extract_text
+
+    lines = ["| paper | pages | characters | seconds (entities + relationships) |", "|---|---|---|---|"]
+    extract("warm-up: the model loads once per process")
+    pages: list[int] = []
+    for path in sorted(PAPERS.glob("*.pdf")):
+        text = extract_text(str(path), on_page=lambda done, total: pages.append(total))
+        started = time.perf_counter()
+        extract(text)
+        seconds = time.perf_counter() - started
+        lines.append(f"| {path.name} | {pages[-1]} | {len(text):,} | {seconds:.2f} |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines.append("")
+    lines.append(
+        f"Peak RSS of this process (Django, the pipeline, the model, the three papers): {peak:.0f} MiB. "
+        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, one process."
+    )
+    return "\n".join(lines)
+
+
+def write_doc(body: str, marker: str = "eval-extractor", path: Path = DOC) -> None:
+    """Replace the block between a pair of markers of docs/extraction.md (regenerated, never edited by hand)."""
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
     text = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    path.write_text(pattern.sub(lambda _m: f"{BEGIN}\n{body}\n{END}", text, count=1))
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    path.write_text(pattern.sub(lambda _m: f"{begin}\n{body}\n{end}", text, count=1))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -168,14 +196,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=scirex.CORPUS)
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--write", action="store_true", help="also write the table into docs/extraction.md")
+    parser.add_argument("--write", action="store_true", help="also write the tables into docs/extraction.md")
+    parser.add_argument("--entity-extractor", help="dotted path of another entity extractor to measure")
     args = parser.parse_args(argv)
     django.setup()
+    if args.entity_extractor:
+        from django.conf import settings
+
+        settings.PAPER_ENTITY_EXTRACTOR = args.entity_extractor
     documents = [d for d in scirex.read(args.corpus, limit=args.limit) if scirex.held_out(d.doc_id)]
     body = table(evaluate(documents, default_extract))
     print(body)
+    timing = speed(default_extract)
+    print(timing)
     if args.write:
         write_doc(body)
+        write_doc(timing, "extractor-speed")
 
 
 if __name__ == "__main__":

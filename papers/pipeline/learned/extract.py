@@ -86,13 +86,16 @@ def extract_entities(
 
 
 def decide(
-    document: Document, candidates: list[Candidate], salience: SalienceModel, rows: list[dict] | None = None
+    document: Document, candidates: list[Candidate], salience: SalienceModel,
+    rows: list[dict] | None = None, probabilities: list[float] | None = None,
 ) -> list[FoundEntity]:
-    """Score candidates, keep what is named by the gazetteer or salient enough, mark the key ones."""
-    rows = rows if rows is not None else features(document, candidates)
+    """Score candidates, keep what is named by the gazetteer or salient enough, mark the key ones
+    (rows and probabilities: already computed, when tuning thresholds)."""
+    rows = rows if rows is not None else features(document, candidates, salience.priors)
+    if probabilities is None:
+        probabilities = [salience.probability(row) for row in rows]
     scored = []
-    for candidate, row in zip(candidates, rows, strict=True):
-        probability = salience.probability(row)
+    for candidate, row, probability in zip(candidates, rows, probabilities, strict=True):
         generic = row["generic"] > 0
         if candidate.gazetteer is None and probability < salience.emit_threshold:
             continue
@@ -105,11 +108,10 @@ def decide(
         entity_type = project_type(candidate, name)
         if (entity_type, name) in found:
             continue
-        key = probability >= salience.key_threshold and per_type.get(candidate.annotation_type, 0) < (
-            salience.max_key_per_type
-        )
+        kind = candidate.annotation_type
+        key = probability >= salience.key_threshold[kind] and per_type.get(kind, 0) < salience.max_key[kind]
         if key:
-            per_type[candidate.annotation_type] = per_type.get(candidate.annotation_type, 0) + 1
+            per_type[kind] = per_type.get(kind, 0) + 1
         elif generic:
             continue  # a building block mentioned in passing is not what the paper is about
         own = bool(candidate.gazetteer_kinds & {"title", "proposed"})

@@ -4,37 +4,45 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class SalienceModel:
-    """Weights per feature name, the decision thresholds, and how many key entities a type may have."""
+    """Weights per feature name, per-type decision thresholds and caps, and the training papers' name priors."""
 
     weights: dict[str, float]
     intercept: float
-    key_threshold: float
-    emit_threshold: float
-    max_key_per_type: int
+    key_threshold: dict[str, float]  # annotation type -> probability a key entity needs
+    max_key: dict[str, int]  # annotation type -> at most this many key entities per paper
+    emit_threshold: float  # a name only the tagger found is emitted from this probability on
+    priors: dict[str, dict[str, int]] = field(default_factory=dict)  # type -> normalised name -> key in N papers
 
     @classmethod
     def load(cls, path: Path) -> SalienceModel:
         """Read a model written by save()."""
         data = json.loads(path.read_text())
         return cls(
-            {name: float(weight) for name, weight in data["weights"].items()}, float(data["intercept"]),
-            float(data["key_threshold"]), float(data["emit_threshold"]), int(data["max_key_per_type"]),
+            weights={name: float(weight) for name, weight in data["weights"].items()},
+            intercept=float(data["intercept"]),
+            key_threshold={kind: float(value) for kind, value in data["key_threshold"].items()},
+            max_key={kind: int(value) for kind, value in data["max_key"].items()},
+            emit_threshold=float(data["emit_threshold"]),
+            priors={kind: {name: int(n) for name, n in names.items()} for kind, names in data["priors"].items()},
         )
 
     def save(self, path: Path) -> None:
-        """Write the model as JSON (data, not code: loading it runs nothing)."""
+        """Write the model as JSON (data, not code: loading it runs nothing), sorted so rebuilds compare equal."""
         data = {
             "weights": {name: round(weight, 6) for name, weight in sorted(self.weights.items())},
-            "intercept": round(self.intercept, 6), "key_threshold": self.key_threshold,
-            "emit_threshold": self.emit_threshold, "max_key_per_type": self.max_key_per_type,
+            "intercept": round(self.intercept, 6),
+            "key_threshold": dict(sorted(self.key_threshold.items())),
+            "max_key": dict(sorted(self.max_key.items())),
+            "emit_threshold": self.emit_threshold,
+            "priors": {kind: dict(sorted(names.items())) for kind, names in sorted(self.priors.items())},
         }
-        path.write_text(json.dumps(data, indent=1) + "\n")
+        path.write_text(json.dumps(data, indent=0, sort_keys=False) + "\n")
 
     def probability(self, row: dict[str, float]) -> float:
         """P(the candidate is one of the paper's key entities)."""

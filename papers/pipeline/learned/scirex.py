@@ -52,13 +52,14 @@ def read(path: Path = CORPUS, *, limit: int | None = None) -> Iterator[Annotated
 
 
 def rebuild(words: list[str], sentences: list[list[int]]) -> Document:
-    """Text with one sentence per line; "section : Heading" sentences become heading lines, as in a PDF."""
+    """Text with one sentence per line; the "document :" and "section :" markers of titles and headings are
+    dropped, so a title or heading is a line of its own, as in a PDF."""
     parts: list[str] = []
     starts, ends = [], []
     offset = 0
     for start, end in sentences:
         first = start
-        if end - start >= 3 and words[start] == "section" and words[start + 1] == ":":
+        if end - start >= 3 and words[start] in ("section", "document") and words[start + 1] == ":":
             first = start + 2
             # The marker words sit, empty, at the heading's first character.
             starts.extend([offset] * (first - start))

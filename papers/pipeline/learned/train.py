@@ -6,6 +6,7 @@ import argparse
 import logging
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 # model on every run. The L1 term (c1) prunes most features, which keeps the shipped model a few MiB.
 FOLD_ITERATIONS = 100  # the cross-fitting taggers only produce training data for the salience model
 SALIENCE_C = 1.0
+TYPES = ("Method", "Material", "Metric", "Task")
 THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(2, 17))
 CRF_PARAMS = {"c1": 0.05, "c2": 0.01, "max_iterations": 150, "feature.possible_transitions": True, "feature.minfreq": 2}
 
@@ -61,7 +63,20 @@ class Example:
     labels: list[int]
 
 
-def examples(documents: Sequence[scirex.AnnotatedDocument], model_path: Path) -> list[Example]:
+def name_priors(documents: Sequence[scirex.AnnotatedDocument]) -> dict[str, dict[str, int]]:
+    """Per annotation type, in how many of the documents each normalised name was a key entity."""
+    priors: dict[str, Counter] = {}
+    for item in documents:
+        seen = {(entity.entity_type, normalise(s)) for entity in item.key_entities for s in entity.surfaces}
+        for kind, name in seen:
+            if name:
+                priors.setdefault(kind, Counter())[name] += 1
+    return {kind: dict(names) for kind, names in priors.items()}
+
+
+def examples(
+    documents: Sequence[scirex.AnnotatedDocument], model_path: Path, priors: dict[str, dict[str, int]]
+) -> list[Example]:
     """Candidates of documents as a tagger (trained without them) finds them, labelled by the gold key entities."""
     crf = Tagger(model_path)
     found = []
@@ -70,7 +85,7 @@ def examples(documents: Sequence[scirex.AnnotatedDocument], model_path: Path) ->
         mentions, own_kinds = _all_mentions(document.text)
         tags = gazetteer_tags(document, [(m.start, m.end, m.entity_type) for m in mentions])
         candidates = gather(document, crf.tag(document, tags), mentions, own_kinds)
-        rows = features(document, candidates)
+        rows = features(document, candidates, priors)
         gold: dict[str, set[str]] = {}
         for entity in item.key_entities:
             gold.setdefault(entity.entity_type, set()).update(normalise(s) for s in entity.surfaces)
@@ -79,57 +94,67 @@ def examples(documents: Sequence[scirex.AnnotatedDocument], model_path: Path) ->
     return found
 
 
-def fit_salience(train: list[Example]) -> SalienceModel:
-    """Logistic regression on the candidates' features, then the thresholds that maximise key-entity micro F1."""
+def fit_salience(train: list[Example], priors: dict[str, dict[str, int]]) -> SalienceModel:
+    """Logistic regression on the candidates' features, then per type the threshold and cap that maximise
+    key-entity F1, then the emit threshold that maximises the F1 of everything emitted."""
     names = sorted({name for example in train for row in example.rows for name in row if name != "bias"})
     matrix = [[row.get(name, 0.0) for name in names] for example in train for row in example.rows]
     labels = [label for example in train for label in example.labels]
     regression = LogisticRegression(C=SALIENCE_C, max_iter=5000, random_state=0)
     regression.fit(matrix, labels)
     weights = {name: float(w) for name, w in zip(names, regression.coef_[0], strict=True) if w}
-    base = SalienceModel(weights, float(regression.intercept_[0]), 0.5, 0.5, 3)
-    best = None
-    for key_threshold in THRESHOLDS:
-        for per_type in range(1, 7):
-            model = replace(base, key_threshold=key_threshold, emit_threshold=key_threshold, max_key_per_type=per_type)
-            score = _micro_f1(train, model, key_only=True)
-            if best is None or score > best[0]:
-                best = (score, model)
-    model = best[1]
-    emit = max(
-        (t for t in THRESHOLDS if t <= model.key_threshold),
-        key=lambda t: (_micro_f1(train, replace(model, emit_threshold=t), key_only=False), -t),
+    model = SalienceModel(
+        weights, float(regression.intercept_[0]), dict.fromkeys(TYPES, 0.5), dict.fromkeys(TYPES, 3), 0.5, priors
     )
+    scored = [[model.probability(row) for row in example.rows] for example in train]
+    for kind in TYPES:
+        best = max(
+            ((threshold, cap) for threshold in THRESHOLDS for cap in range(1, 7)),
+            key=lambda choice: (_f1(train, scored, _with(model, kind, *choice), kind=kind), -choice[1], choice[0]),
+        )
+        model = _with(model, kind, *best)
+    emit = max(THRESHOLDS, key=lambda t: (_f1(train, scored, replace(model, emit_threshold=t), emitted=True), t))
     return replace(model, emit_threshold=emit)
 
 
-def _micro_f1(examples_: list[Example], model: SalienceModel, *, key_only: bool) -> float:
-    """Key-entity (or all emitted) micro F1 of a salience model over cross-fitted examples."""
+def _with(model: SalienceModel, kind: str, threshold: float, cap: int) -> SalienceModel:
+    """The model with one type's threshold and cap changed."""
+    return replace(
+        model, key_threshold={**model.key_threshold, kind: threshold}, max_key={**model.max_key, kind: cap}
+    )
+
+
+def _f1(
+    train: list[Example], scored: list[list[float]], model: SalienceModel, *, kind: str | None = None,
+    emitted: bool = False,
+) -> float:
+    """F1 of the key entities of one type (or micro over all emitted entities) on cross-fitted examples."""
     from .evaluate import Counts, match
 
     total = Counts()
-    for example in examples_:
-        found = decide(example.document, example.candidates, model, rows=example.rows)
-        for counts in match([e for e in found if e.key or not key_only], example.item.key_entities).values():
-            total.add(counts)
+    for example, probabilities in zip(train, scored, strict=True):
+        found = decide(example.document, example.candidates, model, example.rows, probabilities)
+        for counted, counts in match([e for e in found if e.key or emitted], example.item.key_entities).items():
+            if kind is None or counted == kind:
+                total.add(counts)
     return total.scores[2]
 
 
 def train_all(documents: Sequence[scirex.AnnotatedDocument], out: Path, *, iterations: int | None = None) -> None:
-    """Cross-fit two taggers for the salience model's training data, then train the shipped tagger on all."""
+    """Cross-fit two taggers (and name priors) for the salience model's training data, then train the shipped
+    tagger and priors on all documents."""
     folds = [documents[0::2], documents[1::2]]
     with tempfile.TemporaryDirectory() as scratch:
         crossed: list[Example] = []
         for index, fold in enumerate(folds):
             path = Path(scratch) / f"fold{index}.crfsuite"
             train_tagger(fold, path, max_iterations=iterations or FOLD_ITERATIONS)
-            crossed += examples(folds[1 - index], path)
+            crossed += examples(folds[1 - index], path, name_priors(fold))
             logger.info("fold %d tagger trained and applied", index)
-    salience = fit_salience(crossed)
+    salience = fit_salience(crossed, name_priors(documents))
     out.mkdir(parents=True, exist_ok=True)
     salience.save(out / SALIENCE_FILE)
-    logger.info("salience model written: key threshold %.2f, at most %d key entities per type",
-                salience.key_threshold, salience.max_key_per_type)
+    logger.info("salience model written: thresholds %s, caps %s", salience.key_threshold, salience.max_key)
     train_tagger(documents, out / TAGGER_FILE, max_iterations=iterations)
 
 
