@@ -542,9 +542,13 @@ def extract_relationships(
         )
         for key, (confidence, evidence) in best.items()
     ]
+    # results.py builds on this module (sentences, FoundRelationship), so it is imported here, not at the top.
+    from .results import extract_results, merge_results
+
+    found = merge_results(found, extract_results(text, entities, mentions, sentences=sentences))
     if on_progress is not None:
         on_progress(1.0)
-    return sorted(found, key=lambda r: (-r.confidence, r.relationship_type, r.source, r.target))
+    return found
 
 
 def _sentence_relationships(
