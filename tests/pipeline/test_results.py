@@ -259,11 +259,15 @@ def test_key_flags_count_without_salience_and_a_pair_without_a_sentence_still_ge
     assert "FooNet" in found[0].evidence and "MNLI" in found[0].evidence
 
 
-def test_no_fallback_without_salience_or_when_a_result_was_read():
+def test_no_fallback_without_salience_and_a_read_result_wins_over_it():
     assert results(FALLBACK_TEXT, salient({})) == {}
     text = FALLBACK_TEXT + " FooNet achieves 88.1 F1 on SQuAD v1.1."
     entities = [replace(e, salience=0.8, key=True) for e in extract_entities(text)]
-    assert results(text, entities) == {("FooNet", "SQuAD v1.1"): ("FooNet", "SQuAD v1.1", "F1", "88.1")}
+    found = {(r.source[1], r.target[1]): r for r in extract_results(text, entities, find_mentions(text, entities))}
+    assert set(found) == {("FooNet", "SQuAD v1.1"), ("FooNet", "MNLI")}
+    read, paired = found[("FooNet", "SQuAD v1.1")], found[("FooNet", "MNLI")]
+    assert (read.metric, read.score, read.confidence) == ("F1", "88.1", SENTENCE_CONFIDENCE)
+    assert (paired.score, paired.confidence) == (None, FALLBACK_CONFIDENCE)
 
 
 # --- hostile input ---

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter
@@ -14,22 +15,25 @@ from .tagger import TaggedMention
 # The gazetteer's types as the annotation's: a MODEL and a METHOD are both "Method" there.
 ANNOTATION_TYPE = {"MODEL": "Method", "METHOD": "Method", "DATASET": "Material", "METRIC": "Metric", "TASK": "Task"}
 # Building blocks nearly every paper uses; almost never what a paper is about.
+# Building blocks nearly every paper uses; almost never what a paper is about (hyphens stand for spaces).
 GENERIC = frozenset(
-    (
+    name.replace("-", " ")
+    for name in (
         "CNN RNN LSTM GRU BiLSTM MLP Transformer ResNet VGG dropout attention self-attention SGD fine-tuning "
         "pre-training stochastic-gradient-descent Adam-optimizer batch-normalization layer-normalization "
         "residual-connection word-embeddings beam-search data-augmentation supervised-learning "
         "unsupervised-learning attention-mechanism transfer-learning CRF softmax ReLU "
         # hyperparameters the tagger reads as metrics
         "learning-rate batch-size momentum weight-decay"
-    ).replace("-", " ").split()
+    ).split()
 )
 _GENERIC_KEYS = None  # filled lazily: the normalised keys of GENERIC
 _NUMBER_NEAR = re.compile(r"\d+\.\d+|\d+(?:\.\d+)?\s?%")
 # "our model", "we propose", "we call": the paper speaking of its own work just before a mention.
 _OURS_BEFORE = re.compile(r"\b(?:our|we|ours|proposed|propose|introduce|call|called|named|dubbed)\b[^.\n]*$", re.I)
 OURS_WINDOW = 40
-_DECIMAL = re.compile(r"\d+\.\d+")
+_DECIMAL = re.compile(r"\d+\.\d+|\d%")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9.])\d+(?:\.\d+)?%?|(?<=-)\d+\b")
 LINE_WINDOW = 200
 NUMBER_WINDOW = 60
 MAX_NAME_CHARS = 80
@@ -44,9 +48,14 @@ _KIND_SUFFIX = re.compile(
 )
 
 
+# After a name with capitals or digits, a kind word is not part of it: "LayoutLM model", "FRRN method".
+_MODEL_KIND_SUFFIX = re.compile(r"(?<=[A-Z0-9])[a-z0-9]*\s+(?:models?|methods?|approach|framework|algorithm)$")
+
+
 def normalise(name: str) -> str:
     """Comparison key of a name: lowercase letters and digits only, without a kind word or a plural ending."""
     stripped = _KIND_SUFFIX.sub("", name.replace("_", " ")) or name
+    stripped = _MODEL_KIND_SUFFIX.sub(lambda m: m.group()[: m.group().find(" ")], stripped)
     key = re.sub(r"[^a-z0-9]+", "", stripped.lower())
     if len(key) > 4 and key.endswith("ies"):
         return key[:-3] + "y"
@@ -118,11 +127,14 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
         candidate = candidates.get(resolve(normalise(name)))
         if candidate is not None:
             candidate.gazetteer_kinds |= kinds
-    gazetteer_starts = {m.start for m in gazetteer}
+    gazetteer_starts = sorted({m.start for m in gazetteer})
+    counted = {m.start: normalise(m.name) for m in gazetteer}
     for mention in tagged:
         start, end = document.starts[mention.start], document.ends[mention.end - 1]
         if bibliography and bibliography[0] <= start < bibliography[1]:
             continue
+        if bisect.bisect_left(gazetteer_starts, end) - bisect.bisect_left(gazetteer_starts, start) >= 2:
+            continue  # a span over two known names ("SST-2 STS-B QNLI" in a table header) is a run, not a name
         surface = clean_surface(text[start:end])
         key = normalise(surface)
         if len(key) < 2 or key.isdigit():
@@ -130,12 +142,12 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
         term = lookup_term(surface)
         if term is not None and term.entity_type is not None:
             key = normalise(term.name)
-            if start in gazetteer_starts:  # counted by the gazetteer already; add only the tagger's view
-                candidate = candidates.get(resolve(key))
-                if candidate is not None:
-                    candidate.kinds[mention.label] += 1
-                    candidate.probabilities.append(mention.probability)
-                    continue
+        if start in counted and (term is not None or key == counted[start]):
+            # The first pass counted this mention already: add only the tagger's view of it.
+            candidate = candidates[resolve(counted[start])]
+            candidate.kinds[mention.label] += 1
+            candidate.probabilities.append(mention.probability)
+            continue
         candidate = add(key, surface, mention.label, start)
         candidate.probabilities.append(mention.probability)
         definition = _ACRONYM_AFTER.match(text, end, end + 20)
@@ -229,7 +241,8 @@ def features(
             "table": float(table > 0),
             "spread": len({int(10 * o / length) for o in candidate.offsets}) / 10,
             "proposed": float(bool(candidate.gazetteer_kinds & {"title", "proposed"})),
-            "gazetteer": float(candidate.gazetteer is not None),
+            "gazetteer": float(bool(candidate.gazetteer_kinds & {"canonical", "alias"})),
+            "pattern": float("pattern" in candidate.gazetteer_kinds),
             "tagged": float(bool(candidate.probabilities)),
             "probability": _mean(candidate.probabilities),
             "generic": float(candidate.key in _generic_keys()),
@@ -247,11 +260,12 @@ def features(
 
 
 def _on_table_row(text: str, offset: int) -> bool:
-    """Whether the mention's line (read at most LINE_WINDOW either side) holds two or more decimal numbers."""
+    """Whether the mention's line (read at most LINE_WINDOW either side) reads like a table row: two or more
+    numbers, one of them a decimal or a percentage ("VGG-16 90.97%", "BERT 84.1 90.9")."""
     start = text.rfind("\n", max(0, offset - LINE_WINDOW), offset) + 1 or max(0, offset - LINE_WINDOW)
     end = text.find("\n", offset, offset + LINE_WINDOW)
     line = text[start : end if end >= 0 else offset + LINE_WINDOW]
-    return len(_DECIMAL.findall(line)) >= 2
+    return len(_NUMBER.findall(line)) >= 2 and _DECIMAL.search(line) is not None
 
 
 def _mean(values: list[float]) -> float:

@@ -24,6 +24,7 @@ _RESULTS_HEADING = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 TITLE_MAX_CHARS = 300
+TITLE_SEARCH_CHARS = 1500
 ABSTRACT_MAX_CHARS = 3000
 
 
@@ -50,8 +51,12 @@ class Document:
 
     @cached_property
     def title(self) -> tuple[int, int]:
-        """The first non-empty line, at most TITLE_MAX_CHARS."""
+        """What comes before an "Abstract" heading near the start (a PDF's running header, title and authors),
+        at most TITLE_MAX_CHARS; without such a heading, the first non-empty line."""
         stripped = len(self.text) - len(self.text.lstrip())
+        heading = _ABSTRACT.search(self.text, 0, TITLE_SEARCH_CHARS)
+        if heading is not None:
+            return (stripped, min(heading.start(), stripped + TITLE_MAX_CHARS))
         end = self.text.find("\n", stripped)
         end = len(self.text) if end < 0 else end
         return (stripped, min(end, stripped + TITLE_MAX_CHARS))
@@ -59,7 +64,7 @@ class Document:
     @cached_property
     def abstract(self) -> tuple[int, int]:
         """From an "Abstract" heading near the start to the introduction, or the first paragraphs."""
-        heading = _ABSTRACT.search(self.text, 0, 4000)
+        heading = _ABSTRACT.search(self.text, 0, TITLE_SEARCH_CHARS)
         start = heading.end() if heading else self.title[1]
         intro = _SECTION_AFTER_ABSTRACT.search(self.text, start, start + ABSTRACT_MAX_CHARS)
         return (start, intro.start() if intro else min(len(self.text), start + ABSTRACT_MAX_CHARS))

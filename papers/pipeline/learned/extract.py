@@ -112,8 +112,8 @@ def decide(
         key = probability >= salience.key_threshold[kind] and per_type.get(kind, 0) < salience.max_key[kind]
         if key:
             per_type[kind] = per_type.get(kind, 0) + 1
-        elif generic:
-            continue  # a building block mentioned in passing is not what the paper is about
+        elif generic and not row["table"]:
+            continue  # a building block mentioned in passing is not what the paper is about; a baseline row is
         own = bool(candidate.gazetteer_kinds & {"title", "proposed"})
         confidence = OWN_CONFIDENCE_FLOOR + 0.09 * probability if own else 0.3 + 0.59 * probability
         found[(entity_type, name)] = FoundEntity(
