@@ -4,7 +4,7 @@ import hashlib
 
 from papers.pipeline import entities as gazetteer
 from papers.pipeline.learned import evaluate, extract, scirex, train
-from papers.pipeline.learned.candidates import normalise
+from papers.pipeline.learned.candidates import ANNOTATION_TYPE, normalise
 from papers.pipeline.learned.document import Document
 from papers.pipeline.learned.model import MODEL_DIR, SALIENCE_FILE, TAGGER_FILE
 from papers.pipeline.learned.tagger import Tagger, gazetteer_tags
@@ -112,3 +112,27 @@ def test_the_held_out_part_is_fixed_and_about_a_fifth():
     held = [i for i in ids if scirex.held_out(i)]
     assert 0.15 < len(held) / len(ids) < 0.25
     assert held == [i for i in ids if scirex.held_out(i)]
+
+
+def test_the_evaluation_counts_held_out_papers_and_rewrites_only_its_block(tmp_path):
+    documents = [d for d in scirex.read(limit=40) if scirex.held_out(d.doc_id)][:3]
+    report = evaluate.evaluate(documents, evaluate.default_extract)
+    assert report.documents == 3 and report.seconds > 0
+    gold = sum(len(d.key_entities) for d in documents)
+    assert sum(c.gold for c in report.key.values()) == gold
+    assert 0 < sum(c.tp for c in report.key.values()) <= sum(c.predicted for c in report.key.values())
+    body = evaluate.table(report)
+    assert "| **micro, all** |" in body and "3 held-out documents" in body
+    doc = tmp_path / "extraction.md"
+    doc.write_text("before\n<!-- eval-extractor:begin -->\nold\n<!-- eval-extractor:end -->\nafter\n")
+    evaluate.write_doc(body, path=doc)
+    assert doc.read_text() == f"before\n<!-- eval-extractor:begin -->\n{body}\n<!-- eval-extractor:end -->\nafter\n"
+
+
+def test_key_entities_respect_each_type_s_cap():
+    model = extract.load(MODEL_DIR)
+    for text in (PAPER, next(scirex.read(limit=1)).document.text):
+        found = extract.extract_entities(text, model=model)
+        for kind, cap in model.salience.max_key.items():
+            keys = [e for e in found if e.key and ANNOTATION_TYPE[e.entity_type] == kind]
+            assert len(keys) <= cap
