@@ -534,12 +534,18 @@ def _canonical_spelling(name: str, text: str) -> str:
     return max(mixed)[1] if mixed else name
 
 
-def _own_name(token: str, nouns: list[str], text: str, kind: str, offset: int) -> _OwnName | None:
-    """Resolve a candidate to a gazetteer entity or a new one typed by the nearest describing noun."""
+def _own_name(
+    token: str, nouns: list[str], text: str, kind: str, offset: int, spellings: dict[str, str] | None = None
+) -> _OwnName | None:
+    """Resolve a candidate to a gazetteer entity or a new one typed by the nearest describing noun (spellings:
+    canonical spellings already read, so a name repeated in many "we propose" sentences is read once)."""
     term = _EXACT_TERMS.get(token) or _EXACT_BY_LOWER.get(token.lower())
     if term is not None:
         return None if term.entity_type is None else _OwnName(term.entity_type, term.name, kind, offset, token)
-    name = _canonical_spelling(token, text)
+    spellings = {} if spellings is None else spellings
+    if token not in spellings:
+        spellings[token] = _canonical_spelling(token, text)
+    name = spellings[token]
     if not _is_name_like(name):
         return None  # an all-caps title word that the body spells as an ordinary word
     types = [_KIND_NOUNS[noun.lower()] for noun in nouns if noun.lower() in _KIND_NOUNS]
@@ -562,9 +568,11 @@ def _title_names(text: str) -> list[_OwnName]:
 def _proposed_names(text: str, skip: tuple[int, int] | None) -> list[_OwnName]:
     """The first name-like token after "we propose/present/introduce" ("we propose a new model X")."""
     found = []
-    # Resolving a new name reads the whole text, so a paper gets MAX_PROPOSED_NAMES distinct candidates:
-    # tens of thousands of "we propose X1", "we propose X2" would otherwise cost one full scan each.
+    # Resolving a new name reads the whole text, so a paper gets MAX_PROPOSED_NAMES distinct candidates, each
+    # read once: tens of thousands of "we propose X1", "we propose X2" (or of "we propose X") would otherwise
+    # cost one full scan each.
     seen: set[str] = set()
+    spellings: dict[str, str] = {}
     for match in _PROPOSE.finditer(text):
         if skip and skip[0] <= match.start() < skip[1]:
             continue
@@ -579,7 +587,7 @@ def _proposed_names(text: str, skip: tuple[int, int] | None) -> list[_OwnName]:
                     return found
                 # The noun right after the name decides first ("X algorithm"), then the nearest one before it.
                 nouns = words[index + 1 : index + 2] + words[:index][::-1]
-                own = _own_name(word, nouns, text, "proposed", tokens[index].start())
+                own = _own_name(word, nouns, text, "proposed", tokens[index].start(), spellings)
                 if own is not None:
                     found.append(own)
                 break

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from papers.pipeline.entities import document_terms, extract_entities
+from papers.pipeline.learned.extract import extract_entities as learned_entities
 from papers.pipeline.relationships import extract_relationships
 from papers.pipeline.text import MAX_TEXT_CHARS, TextExtractionError, extract_text, normalize_text
 
@@ -107,6 +108,18 @@ def test_tens_of_thousands_of_proposed_names_are_resolved_quickly():
     text = "We propose DeBERTa. " + "".join(f"We propose Foo{index}Net. " for index in range(50_000))
     names = {entity.name for entity in extract_entities(text)}
     assert {"DeBERTa", "Foo0Net"} <= names
+
+
+@pytest.mark.timeout(HOSTILE_TIMEOUT)
+def test_one_proposed_name_repeated_tens_of_thousands_of_times_is_read_once():
+    text = "We propose FooNet (FN) on CIFAR-10 with 91.2 % accuracy.\n" * 17_500  # a megabyte
+    assert ("MODEL", "FooNet") in {(e.entity_type, e.name) for e in extract_entities(text)}
+
+
+@pytest.mark.timeout(HOSTILE_TIMEOUT)
+def test_the_learned_extractor_reads_a_megabyte_of_dense_text_quickly():
+    for text in ("BERT on SQuAD a b c . " * (MEGABYTE // 22), "." * MEGABYTE, "x" * MEGABYTE):
+        assert learned_entities(text) is not None
 
 
 @pytest.mark.timeout(HOSTILE_TIMEOUT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from collections import Counter
@@ -36,6 +37,9 @@ _DECIMAL = re.compile(r"\d+\.\d+|\d%")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9.])\d+(?:\.\d+)?%?|(?<=-)\d+\b")
 LINE_WINDOW = 200
 NUMBER_WINDOW = 60
+# Features that read the text around each mention read a candidate's first this many (no paper of the training
+# documents has a name this often), so a name repeated a hundred thousand times costs a bounded time.
+MAX_OFFSETS_READ = 1000
 MAX_NAME_CHARS = 80
 _STRIP_WORDS = re.compile(r"^(?:(?:the|our|a|an|this|these|their|its|proposed|new|novel)\s+)+", re.IGNORECASE)
 _ACRONYM_AFTER = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z0-9\-]{1,14})\s*\)")
@@ -52,6 +56,7 @@ _KIND_SUFFIX = re.compile(
 _MODEL_KIND_SUFFIX = re.compile(r"(?<=[A-Z0-9])[a-z0-9]*\s+(?:models?|methods?|approach|framework|algorithm)$")
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise(name: str) -> str:
     """Comparison key of a name: lowercase letters and digits only, without a kind word or a plural ending."""
     stripped = _KIND_SUFFIX.sub("", name.replace("_", " ")) or name
@@ -217,11 +222,10 @@ def features(
         count = len(candidate.offsets)
         name = display_name(candidate)
         in_abstract = sum(inside(o, document.abstract) for o in candidate.offsets)
-        numbers = sum(
-            1 for o in candidate.offsets if _NUMBER_NEAR.search(text, max(0, o - NUMBER_WINDOW), o + NUMBER_WINDOW)
-        )
-        table = sum(1 for o in candidate.offsets if _on_table_row(text, o))
-        ours = sum(1 for o in candidate.offsets if _OURS_BEFORE.search(text, max(0, o - OURS_WINDOW), o))
+        read = candidate.offsets[:MAX_OFFSETS_READ]
+        numbers = sum(1 for o in read if _NUMBER_NEAR.search(text, max(0, o - NUMBER_WINDOW), o + NUMBER_WINDOW))
+        table = sum(1 for o in read if _on_table_row(text, o))
+        ours = sum(1 for o in read if _OURS_BEFORE.search(text, max(0, o - OURS_WINDOW), o))
         row = {
             "bias": 1.0,
             "prior": math.log1p(priors.get(kind, {}).get(normalise(name), 0)),

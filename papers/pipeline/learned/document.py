@@ -91,9 +91,11 @@ class Document:
 
 
 def inside(offset: int, spans: list[tuple[int, int]] | tuple[int, int] | None) -> bool:
-    """Whether offset falls in a span or in any of a list of spans."""
+    """Whether offset falls in a span, or in a list of spans sorted by start whose later spans never end before
+    earlier ones (captions, results sections): then only the last span starting at or before it can hold it."""
     if spans is None:
         return False
     if isinstance(spans, tuple):
         return spans[0] <= offset < spans[1]
-    return any(start <= offset < end for start, end in spans)
+    index = bisect.bisect_right(spans, (offset, float("inf"))) - 1
+    return index >= 0 and offset < spans[index][1]

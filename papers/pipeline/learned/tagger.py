@@ -12,6 +12,10 @@ import pycrfsuite
 from .document import Document
 
 LABEL_TYPES = ("Method", "Task", "Material", "Metric")
+# The tagger reads this much of a paper (five times a long paper's text; the bibliography is skipped later anyway);
+# past it, the gazetteer alone reads the rest, so a book-sized or hostile text costs the tagger a bounded time.
+# Sequences with no word (numbers, punctuation) hold no name and are not tagged.
+MAX_TAGGED_CHARS = 400_000
 # Sentences longer than this are cut for tagging: a run-on "sentence" of a table or formula costs time, not recall.
 MAX_SEQUENCE_TOKENS = 120
 _SENTENCE_END = frozenset(".?!")
@@ -121,15 +125,22 @@ class Tagger:
     def tag(
         self, document: Document, gazetteer: list[str], on_step: Callable[[float], None] | None = None
     ) -> list[TaggedMention]:
-        """Typed mention spans of a document; on_step(fraction done) about ten times."""
+        """Typed mention spans of the first MAX_TAGGED_CHARS of a document; on_step(fraction) about ten times."""
         found = []
-        sequences = document_features(document, gazetteer)
-        every = max(1, len(sequences) // 10)
-        for index, (start, _end, features) in enumerate(sequences):
-            labels = self._tagger.tag(features)
-            found.extend(self._spans(start, labels))
+        spans = [
+            (s, e) for s, e in sequences(document)
+            if document.starts[s] < MAX_TAGGED_CHARS and any(document.tokens[i][0].isalpha() for i in range(s, e))
+        ]
+        lowered = [word.lower() for word in document.tokens[: spans[-1][1]]] if spans else []
+        shapes = [shape(word) for word in document.tokens[: len(lowered)]]
+        every = max(1, len(spans) // 10)
+        for index, (start, end) in enumerate(spans):
+            features = token_features(
+                list(document.tokens[start:end]), gazetteer[start:end], lowered[start:end], shapes[start:end]
+            )
+            found.extend(self._spans(start, self._tagger.tag(features)))
             if on_step is not None and index % every == 0:
-                on_step(index / len(sequences))
+                on_step(index / len(spans))
         return found
 
     def _spans(self, offset: int, labels: list[str]) -> list[TaggedMention]:
