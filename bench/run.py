@@ -85,7 +85,10 @@ class Target:
                 command = [PYTHON, "bench/raw_server.py", str(port)]
             self.urls.append(f"ws://127.0.0.1:{port}/" + ("" if self.name == "raw" else "ws/papers"))
             log = (self.workdir / f"{self.label}-{i}.log").open("w")
-            self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+            env = self.env
+            if self.name == "project":  # realtime.gctune writes the process's GC pauses there when it exits
+                env = {**env, "REALTIME_GC_STATS_FILE": str(self.gc_stats_file(i))}
+            self.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
                                                    stderr=subprocess.STDOUT))
             _wait_port(port)
 
@@ -110,6 +113,14 @@ class Target:
         self.client_args = ["--token", token, "--paper", paper_id]
         self.last_seq = int(last_seq)
         self.publish_args = [paper_id, owner_id, str(self.last_seq + 1)]
+
+    def gc_stats_file(self, index: int) -> Path:
+        return self.workdir / f"{self.label}-{index}-gc.json"
+
+    def gc_stats(self) -> list[dict]:
+        """Each stopped project server's garbage-collection pauses (realtime.gctune), as it wrote them at exit."""
+        paths = [self.gc_stats_file(i) for i in range(len(self.processes))] if self.name == "project" else []
+        return [json.loads(path.read_text()) for path in paths if path.exists()]
 
     def cpu(self) -> float:
         return sum(cpu_seconds(p.pid) for p in self.processes)
@@ -237,6 +248,13 @@ def sweep(target: Target, *extra: str) -> list[dict]:
     return runs
 
 
+def gc_summary(stats: list[dict]) -> list[str]:
+    """One line per server process: collections and longest pause of each generation, and what was frozen."""
+    return [", ".join(f"gen{g}: {gen['collections']} × ≤{gen['longest_ms']} ms"
+                      for g, gen in enumerate(each["generations"])) + f"; frozen {each['frozen']}"
+            for each in stats]
+
+
 def max_lossless(runs: list[dict]) -> float:
     return max([r["deliveries_per_s"] for r in runs if r["loss"] == 0], default=0)
 
@@ -265,6 +283,8 @@ def bench_target(name: str, env: dict[str, str], workdir: Path) -> dict:
     finally:
         target.stop()
     if name == "project":
+        result["gc"] = target.gc_stats()
+        print(name, "gc", gc_summary(result["gc"]), flush=True)
         result["compression"] = bench_compression(env, workdir)
         result["scale_out"] = bench_scale_out(env, workdir)
     return result

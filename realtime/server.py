@@ -7,18 +7,23 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Set up Django, check the transport's dependencies, then run Daphne with the command line's arguments."""
+    """Set up Django, check the transport's dependencies, then run Daphne with the command line's arguments; the
+    start-up heap is frozen out of the garbage collector once the server runs (realtime.gctune)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paperpipeline.settings")
     import django
 
     django.setup()
+    from . import gctune
     from .transport import daphne as transport
+
+    gctune.install()
 
     try:
         transport.check_installation()
     except transport.TransportMismatch as exc:
         sys.exit(str(exc))  # the message, and exit status 1, instead of a traceback
-    transport.run(list(sys.argv[1:] if argv is None else argv))
+    # Frozen once listening: Django, the modules and the application loaded by Daphne's CLI are all in.
+    transport.run(list(sys.argv[1:] if argv is None else argv), when_running=gctune.freeze_startup)
 
 
 if __name__ == "__main__":

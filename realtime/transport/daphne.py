@@ -474,11 +474,13 @@ class PaperServer(Server):
         return super().create_application(protocol, scope)
 
 
-def run(argv: list[str]) -> None:
+def run(argv: list[str], when_running=None) -> None:
     """Run Daphne's command line with PaperServer, ping interval and timeout from settings unless `argv` sets
-    them (Django must be set up)."""
+    them (Django must be set up); `when_running` is called once the reactor runs, with the sockets listening."""
     from django.conf import settings
 
+    if when_running is not None:
+        reactor.callWhenRunning(when_running)
     defaults = ["--ping-interval", str(settings.WS_PING_INTERVAL), "--ping-timeout", str(settings.WS_PING_TIMEOUT)]
     cli = CommandLineInterface()
     cli.server_class = PaperServer
