@@ -9,7 +9,7 @@ import daphne.http_protocol
 import daphne.server
 import pytest
 
-from realtime import server
+from realtime import gctune, server
 from realtime.transport import WRITER_EXTENSION, Outbound, writer_for
 from realtime.transport import daphne as transport
 from realtime.transport.asgi import AsgiWriter
@@ -76,7 +76,7 @@ def test_a_missing_internal_is_refused_by_name(monkeypatch, internal):
 def test_the_server_command_refuses_to_start_with_the_message(monkeypatch):
     started = []
     monkeypatch.setattr(transport, "version", installed_except("twisted", "27.1.0"))
-    monkeypatch.setattr(transport, "run", started.append)
+    monkeypatch.setattr(transport, "run", lambda argv, when_running=None: started.append(argv))
     with pytest.raises(SystemExit) as refused:
         server.main(["-p", "0", "paperpipeline.asgi:application"])
     assert "twisted 27.1.0 is installed" in str(refused.value.code)
@@ -85,9 +85,10 @@ def test_the_server_command_refuses_to_start_with_the_message(monkeypatch):
 
 def test_the_server_command_runs_daphne_once_the_check_passes(monkeypatch):
     started = []
-    monkeypatch.setattr(transport, "run", started.append)
+    monkeypatch.setattr(transport, "run", lambda argv, when_running=None: started.append((argv, when_running)))
     server.main(["-p", "0", "paperpipeline.asgi:application"])
-    assert started == [["-p", "0", "paperpipeline.asgi:application"]]
+    # The start-up heap is frozen once the reactor runs (tests/realtime/test_gctune.py, tests/e2e/test_gc_live.py).
+    assert started == [(["-p", "0", "paperpipeline.asgi:application"], gctune.freeze_startup)]
 
 
 def test_the_server_builds_this_projects_factories_where_daphne_builds_its_own():

@@ -1,0 +1,63 @@
+"""realtime.gctune: every collection's pause is counted per generation, the start-up heap is frozen, and the
+statistics reach the file REALTIME_GC_STATS_FILE names when the process exits."""
+
+import gc
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from realtime import gctune
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture
+def stats():
+    measured = gctune.measure_pauses()
+    yield measured
+    gc.callbacks.remove(measured)
+
+
+@pytest.mark.parametrize("generation", [0, 1, 2])
+def test_a_collection_is_counted_with_its_pause(stats, generation):
+    before = list(stats.counts)
+    gc.collect(generation)
+    assert stats.counts[generation] == before[generation] + 1
+    assert stats.longest[generation] >= 0
+    assert stats.total[generation] >= stats.longest[generation]
+    assert sum(stats.histogram[generation]) == stats.counts[generation]
+
+
+def test_a_pause_lands_in_its_histogram_bucket(stats):
+    stats("start", {"generation": 2, "collected": 0, "uncollectable": 0})
+    stats.started -= 0.030  # a 30 ms collection, without waiting one out
+    stats("stop", {"generation": 2, "collected": 5, "uncollectable": 0})
+    assert stats.counts[2] == 1 and stats.collected[2] == 5
+    assert stats.longest[2] >= 0.030
+    assert stats.histogram[2][gctune.BUCKETS_MS.index(50)] == 1, "between 25 and 50 ms"
+    summary = stats.summary()["generations"][2]
+    assert summary["collections"] == 1 and summary["longest_ms"] >= 30
+
+
+def test_freezing_moves_what_is_alive_out_of_the_collectors_generations():
+    assert gc.get_freeze_count() == 0
+    try:
+        gctune.freeze_startup()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_count()[0] < gc.get_threshold()[0]
+    finally:
+        gc.unfreeze()
+
+
+def test_the_statistics_are_written_at_exit_only_when_asked(tmp_path):
+    path = tmp_path / "gc.json"
+    script = "import gc; from realtime import gctune; gctune.install(); gctune.freeze_startup(); gc.collect()"
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, env={"REALTIME_GC_STATS_FILE": str(path)})
+    written = json.loads(path.read_text())
+    assert written["frozen"] > 0
+    assert written["generations"][2]["collections"] == 2  # freeze_startup's collection and the script's
+    assert written["buckets_ms"] == list(gctune.BUCKETS_MS)
+    assert gctune.install() is None, "no file named here: nothing measured"
