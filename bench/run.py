@@ -38,6 +38,7 @@ STORM = int(os.environ.get("BENCH_STORM", "2000"))
 TARGETS = os.environ.get("BENCH_TARGETS", "project,naive,raw,batched").split(",")
 CEILINGS = {"raw": "bench/raw_server.py", "batched": "bench/batched_server.py"}  # no auth, no subscribe message
 SUSTAINABLE_P99_MS = 250  # beyond it "lossless" is a growing backlog still inside the 2 s grace, not a rate
+CONNECTS = 1000  # clients connecting at once for the connect rate
 REPLAYED = 10  # events each storm client missed and gets back from the log
 
 
@@ -268,7 +269,7 @@ def bench_target(name: str, env: dict[str, str], workdir: Path) -> dict:
     try:
         result["idle_memory"] = idle_memory(target, IDLE)
         print(name, "idle memory", result["idle_memory"], flush=True)
-        result["connect"] = connect_rate(target, 1000)
+        result["connect"] = connect_rate(target, CONNECTS)
         print(name, "connect", result["connect"], flush=True)
         if name == "project":
             result["reconnect_storm"] = connect_rate(target, STORM, "--since", str(target.last_seq - REPLAYED),
@@ -349,7 +350,8 @@ def run_all(workdir: Path, database_url: str | None) -> None:
     base_env = {**environ, "REDIS_URL": redis_url, "REALTIME_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT),
                 "PAPERPIPELINE_VAR_DIR": str(workdir),
                 "DJANGO_DEBUG": "false", "DJANGO_HTTPS": "false",  # keys: generated in the workdir
-                "WS_MAX_CONNECTIONS_PER_USER": "100000", "LOG_LEVEL": "WARNING"}
+                "WS_MAX_CONNECTIONS_PER_USER": "100000", "LOG_LEVEL": "WARNING",
+                "BENCH_MAX_CLIENTS": str(max(IDLE, CONNECTS, SWEEP_SUBSCRIBERS, *SUBSCRIBERS))}  # sizes naive's pool
     # Every bench client connects from 127.0.0.1, a storm of them at once: no cap on those waiting to authenticate.
     base_env.update({"WS_MAX_UNAUTHENTICATED_PER_ADDRESS": "100000", "WS_MAX_UNAUTHENTICATED": "100000"})
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
