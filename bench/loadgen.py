@@ -99,7 +99,7 @@ async def main(args) -> dict:
 
 def parse(argv: list[str]):
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["project", "naive", "raw"])
+    parser.add_argument("mode", choices=["project", "naive", "raw", "batched"])
     parser.add_argument("url")
     parser.add_argument("n", type=int)
     parser.add_argument("out")

@@ -2,7 +2,7 @@
 
 Usage: publish.py MODE RATE SECONDS OUT.json [PAPER_ID OWNER_ID FIRST_SEQ]. MODE project uses the project's
 broadcast_event (sync, as a Celery worker would); naive uses async_to_sync(group_send) per event, the way
-tutorials do; raw PUBLISHes to the raw server's Redis channel."""
+tutorials do; raw and batched PUBLISH to their servers' Redis channel."""
 
 import json
 import os
