@@ -312,7 +312,8 @@ def _long_form(acronym: str, words: list[str]) -> list[str] | None:
         if word.lower() in _ACRONYM_STOP_WORDS and remaining < len(letters):
             return match(remaining, index - 1)
         parts = [part for part in word.split("-") if part]
-        for initials in {parts[0][0].lower(), "".join(part[0] for part in parts).lower()}:
+        # In a fixed order (a set's order changes with the hash seed, and so would the first match found).
+        for initials in dict.fromkeys((parts[0][0].lower(), "".join(part[0] for part in parts).lower())):
             if letters[:remaining].endswith(initials):
                 found = match(remaining - len(initials), index - 1)
                 if found is not None:

@@ -238,7 +238,6 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "Set14": (),
     "BSD100": ("B100",),
     "Urban100": (),
-    "UCF101": ("UCF-101",),
     "Kinetics": (),
     "Flickr30k": ("Flickr30K",),
     "TIMIT": (),
@@ -284,7 +283,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "exact match": ("EM",),
     "BLEU": ("SacreBLEU",),
     "ROUGE": ("ROUGE-L", "ROUGE-1", "ROUGE-2"),
-    "METEOR": ("Meteor",),
+    "METEOR": (),
     "CIDEr": (),
     "perplexity": ("PPL",),
     "Matthews correlation": (
@@ -332,7 +331,7 @@ if not YEARLY_DATASETS <= DATASETS.keys():
 # METRIC aliases match ignoring case ("mean IOU", "MIoU", "Bleu"): papers spell metric names every which way.
 # Kept case-sensitive are two-letter names ("EM" is not "em", "AP" is not "ap"), found by length in
 # entities.py, and these, whose lowercase spelling is an ordinary word or name.
-CASE_SENSITIVE_METRICS: frozenset[str] = frozenset({"mAP", "METEOR", "Meteor", "CIDEr", "LAS"})
+CASE_SENSITIVE_METRICS: frozenset[str] = frozenset({"mAP", "METEOR", "CIDEr", "LAS"})
 
 TASKS: dict[str, tuple[str, ...]] = {
     "named entity recognition": ("NER",),
@@ -397,7 +396,6 @@ TASKS: dict[str, tuple[str, ...]] = {
     "collaborative filtering": (),
     "semantic role labeling": ("semantic role labelling", "SRL"),
     "constituency parsing": (),
-    "grammatical error correction": ("GEC",),
     "speech synthesis": ("text-to-speech",),
     "image captioning": (),
     "visual question answering": ("VQA",),

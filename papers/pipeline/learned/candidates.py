@@ -53,14 +53,14 @@ _KIND_SUFFIX = re.compile(
 
 
 # After a name with capitals or digits, a kind word is not part of it: "LayoutLM model", "FRRN method".
-_MODEL_KIND_SUFFIX = re.compile(r"(?<=[A-Z0-9])[a-z0-9]*\s+(?:models?|methods?|approach|framework|algorithm)$")
+_MODEL_KIND_SUFFIX = re.compile(r"(?<=[A-Z0-9])([a-z0-9]*)\s+(?:models?|methods?|approach|framework|algorithm)$")
 
 
 @functools.lru_cache(maxsize=65536)
 def normalise(name: str) -> str:
     """Comparison key of a name: lowercase letters and digits only, without a kind word or a plural ending."""
     stripped = _KIND_SUFFIX.sub("", name.replace("_", " ")) or name
-    stripped = _MODEL_KIND_SUFFIX.sub(lambda m: m.group()[: m.group().find(" ")], stripped)
+    stripped = _MODEL_KIND_SUFFIX.sub(r"\1", stripped)
     key = re.sub(r"[^a-z0-9]+", "", stripped.lower())
     if len(key) > 4 and key.endswith("ies"):
         return key[:-3] + "y"
@@ -104,18 +104,28 @@ def clean_surface(text: str) -> str:
     return _STRIP_WORDS.sub("", surface)[:MAX_NAME_CHARS]
 
 
+def gazetteer_key(entity_type: str, name: str) -> str:
+    """A candidate key for a name the gazetteer knows: its type and canonical name, so two known names that
+    normalise alike ("Inception" the model, "Inception score" the metric) stay apart."""
+    return f"{entity_type}\x1f{name}"
+
+
 def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Mention],
            own_kinds: dict[tuple[str, str], set[str]]) -> list[Candidate]:
-    """Candidates from both passes, merged by normalised name and by "long form (ACRONYM)" definitions."""
+    """Candidates from both passes, merged by known or normalised name and by "long form (ACRONYM)" definitions."""
     text = document.text
     bibliography = document.references
     candidates: dict[str, Candidate] = {}
     aliases: dict[str, str] = {}
+    known: dict[str, list[str]] = {}  # normalised name -> keys of the gazetteer names that normalise to it
 
     def resolve(key: str) -> str:
-        while key in aliases:
-            key = aliases[key]
-        return key
+        root = key
+        while root in aliases:
+            root = aliases[root]
+        while key != root:  # path compression: a chain of definitions is walked once
+            aliases[key], key = root, aliases[key]
+        return root
 
     def add(key: str, surface: str, kind: str, offset: int) -> Candidate:
         candidate = candidates.setdefault(resolve(key), Candidate(resolve(key)))
@@ -124,16 +134,26 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
         candidate.offsets.append(offset)
         return candidate
 
+    def known_key(name: str, label: str) -> str | None:
+        """The gazetteer name an unknown spelling normalises to, preferring the tagger's type."""
+        keys = known.get(normalise(name), [])
+        typed = [key for key in keys if ANNOTATION_TYPE[key.split("\x1f", 1)[0]] == label]
+        return (typed or keys or [None])[0]
+
+    counted: dict[int, str] = {}
     for mention in gazetteer:
-        candidate = add(normalise(mention.name), mention.name, ANNOTATION_TYPE[mention.entity_type], mention.start)
+        key = gazetteer_key(mention.entity_type, mention.name)
+        candidate = add(key, mention.name, ANNOTATION_TYPE[mention.entity_type], mention.start)
         candidate.gazetteer = (mention.entity_type, mention.name)
         candidate.gazetteer_kinds.add(mention.kind)
-    for (_entity_type, name), kinds in own_kinds.items():
-        candidate = candidates.get(resolve(normalise(name)))
+        counted[mention.start] = key
+        if key not in known.setdefault(normalise(mention.name), []):
+            known[normalise(mention.name)].append(key)
+    for (entity_type, name), kinds in own_kinds.items():
+        candidate = candidates.get(resolve(gazetteer_key(entity_type, name)))
         if candidate is not None:
             candidate.gazetteer_kinds |= kinds
-    gazetteer_starts = sorted({m.start for m in gazetteer})
-    counted = {m.start: normalise(m.name) for m in gazetteer}
+    gazetteer_starts = sorted(counted)
     for mention in tagged:
         start, end = document.starts[mention.start], document.ends[mention.end - 1]
         if bibliography and bibliography[0] <= start < bibliography[1]:
@@ -145,9 +165,13 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
         if len(key) < 2 or key.isdigit():
             continue
         term = lookup_term(surface)
-        if term is not None and term.entity_type is not None:
-            key = normalise(term.name)
-        if start in counted and (term is not None or key == counted[start]):
+        if term is not None and term.entity_type is None:
+            continue  # a phrase the gazetteer blocks ("mixed precision") is no name
+        if term is not None:
+            key = gazetteer_key(term.entity_type, term.name)
+        else:
+            key = known_key(surface, mention.label) or key
+        if start in counted and (term is not None or resolve(key) == resolve(counted[start])):
             # The first pass counted this mention already: add only the tagger's view of it.
             candidate = candidates[resolve(counted[start])]
             candidate.kinds[mention.label] += 1
@@ -157,10 +181,15 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
         candidate.probabilities.append(mention.probability)
         definition = _ACRONYM_AFTER.match(text, end, end + 20)
         if definition and _spells(definition.group(1), surface):
-            acronym_key = normalise(definition.group(1))
-            if acronym_key != candidate.key and resolve(acronym_key) != candidate.key:
-                _merge(candidates, aliases, resolve(acronym_key), candidate.key)
-                candidates[candidate.key].acronym = definition.group(1)
+            acronym = definition.group(1)
+            acronym_key = resolve(known_key(acronym, mention.label) or normalise(acronym))
+            if acronym_key == candidate.key or len(normalise(acronym)) < 2:
+                continue
+            if acronym_key in candidates and candidates[acronym_key].gazetteer is not None:
+                _merge(candidates, aliases, candidate.key, acronym_key)  # a known acronym keeps its name
+            else:
+                _merge(candidates, aliases, acronym_key, candidate.key)
+                candidates[candidate.key].acronym = acronym
     return list(candidates.values())
 
 
@@ -191,6 +220,7 @@ def _merge(candidates: dict[str, Candidate], aliases: dict[str, str], source: st
     if source not in candidates:
         return
     old, new = candidates.pop(source), candidates[target]
+    new.acronym = new.acronym or old.acronym
     new.surfaces.update(old.surfaces)
     new.kinds.update(old.kinds)
     new.offsets.extend(old.offsets)
@@ -200,12 +230,15 @@ def _merge(candidates: dict[str, Candidate], aliases: dict[str, str], source: st
 
 
 def features(
-    document: Document, candidates: list[Candidate], priors: dict[str, dict[str, int]] | None = None
+    document: Document, candidates: list[Candidate], priors: dict[str, dict[str, int]] | None = None,
+    prior_documents: int = 1,
 ) -> list[dict[str, float]]:
-    """Salience features of each candidate: how often, where, how it was found, and how often the training
-    papers had that name among their key entities (priors: annotation type -> normalised name -> papers)."""
+    """Salience features of each candidate: how often, where, how it was found, and in what share of the training
+    papers that name was a key entity (priors: annotation type -> normalised name -> papers, of prior_documents;
+    a share, so priors counted on half the papers and on all of them mean the same)."""
     text, length = document.text, max(1, len(document.text))
     priors = priors or {}
+    per_hundred = 100 / max(1, prior_documents)
     most = Counter()
     for candidate in candidates:
         most[candidate.annotation_type] = max(most[candidate.annotation_type], len(candidate.offsets))
@@ -228,7 +261,7 @@ def features(
         ours = sum(1 for o in read if _OURS_BEFORE.search(text, max(0, o - OURS_WINDOW), o))
         row = {
             "bias": 1.0,
-            "prior": math.log1p(priors.get(kind, {}).get(normalise(name), 0)),
+            "prior": math.log1p(per_hundred * priors.get(kind, {}).get(normalise(name), 0)),
             "relative": count / max(1, most[kind]),
             "ours": math.log1p(ours),
             "title_count": math.log1p(sum(inside(o, document.title) for o in candidate.offsets)),
@@ -249,7 +282,7 @@ def features(
             "pattern": float("pattern" in candidate.gazetteer_kinds),
             "tagged": float(bool(candidate.probabilities)),
             "probability": _mean(candidate.probabilities),
-            "generic": float(candidate.key in _generic_keys()),
+            "generic": float(normalise(name) in _generic_keys()),
             "acronym": float(candidate.acronym is not None or (name.isupper() and len(name) >= 2)),
             "words": min(4, len(name.split())) / 4,
             "digits": float(any(c.isdigit() for c in name)),

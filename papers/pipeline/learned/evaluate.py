@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import re
@@ -81,14 +82,10 @@ def match(predicted: Iterable[FoundEntity], gold: Iterable[scirex.GoldEntity]) -
     return counts
 
 
-_KEYS: dict[int, frozenset[str]] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def _keys(entity: scirex.GoldEntity) -> frozenset[str]:
-    """Normalised names a gold entity answers to (cached per entity)."""
-    if id(entity) not in _KEYS:
-        _KEYS[id(entity)] = frozenset(normalise(s) for s in entity.surfaces) - {""}
-    return _KEYS[id(entity)]
+    """Normalised names a gold entity answers to (cached by value: gold entities are frozen)."""
+    return frozenset(normalise(s) for s in entity.surfaces) - {""}
 
 
 def pair_counts(

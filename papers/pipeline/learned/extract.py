@@ -17,14 +17,15 @@ from .candidates import Candidate, display_name, features, gather
 from .document import Document
 from .model import MODEL_DIR, SALIENCE_FILE, TAGGER_FILE
 from .salience import SalienceModel
-from .tagger import Tagger, gazetteer_tags
+from .tagger import MAX_TAGGED_CHARS, Tagger, gazetteer_tags
 
 logger = logging.getLogger(__name__)
 
 # A named model or architecture ("FRRN", "ResNet-50", "DeepLab", "BiDAF", "SegNet") vs a technique
 # ("dropout", "conditional random fields", "skip connections"): capitals inside the name, digits, or a noun
 # that names an architecture make it a MODEL; a lower-case phrase is a METHOD.
-_MODEL_NOUN = re.compile(r"\b(?:net|network|networks|model|architecture|encoder|decoder|transformer)s?$", re.I)
+_MODEL_NOUN = re.compile(r"(?:net|network|model|architecture|encoder|decoder|transformer)s?$", re.I)
+TOKEN_MARGIN_CHARS = 2000  # the sentence that straddles MAX_TAGGED_CHARS is tokenized whole
 # The paper's own model (title or "we propose") ranks above every other: at least this confident.
 OWN_CONFIDENCE_FLOOR = gazetteer.OWN_CONTRIBUTION_CONFIDENCE
 SIGNAL_FEATURES = ("title", "abstract", "proposed", "table", "caption")  # features that are also event signals
@@ -75,7 +76,8 @@ def extract_entities(
     if model is None:
         return gazetteer.extract_entities(text, on_progress=on_progress)
     report = on_progress or (lambda fraction: None)
-    document = Document.from_text(text)
+    # Only what the tagger reads is tokenized: a book-sized or hostile text costs a bounded memory here.
+    document = Document.from_text(text, MAX_TAGGED_CHARS + TOKEN_MARGIN_CHARS)
     mentions, own_kinds = gazetteer._all_mentions(text, lambda f: report(0.3 * f))
     tags = gazetteer_tags(document, [(m.start, m.end, m.entity_type) for m in mentions])
     tagged = model.tagger.tag(document, tags, on_step=lambda f: report(0.3 + 0.6 * f))
@@ -91,7 +93,7 @@ def decide(
 ) -> list[FoundEntity]:
     """Score candidates, keep what is named by the gazetteer or salient enough, mark the key ones
     (rows and probabilities: already computed, when tuning thresholds)."""
-    rows = rows if rows is not None else features(document, candidates, salience.priors)
+    rows = rows if rows is not None else features(document, candidates, salience.priors, salience.prior_documents)
     if probabilities is None:
         probabilities = [salience.probability(row) for row in rows]
     scored = []

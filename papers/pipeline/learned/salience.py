@@ -18,6 +18,7 @@ class SalienceModel:
     max_key: dict[str, int]  # annotation type -> at most this many key entities per paper
     emit_threshold: float  # a name only the tagger found is emitted from this probability on
     priors: dict[str, dict[str, int]] = field(default_factory=dict)  # type -> normalised name -> key in N papers
+    prior_documents: int = 1  # the papers the priors were counted on
 
     @classmethod
     def load(cls, path: Path) -> SalienceModel:
@@ -30,6 +31,7 @@ class SalienceModel:
             max_key={kind: int(value) for kind, value in data["max_key"].items()},
             emit_threshold=float(data["emit_threshold"]),
             priors={kind: {name: int(n) for name, n in names.items()} for kind, names in data["priors"].items()},
+            prior_documents=int(data["prior_documents"]),
         )
 
     def save(self, path: Path) -> None:
@@ -41,6 +43,7 @@ class SalienceModel:
             "max_key": dict(sorted(self.max_key.items())),
             "emit_threshold": self.emit_threshold,
             "priors": {kind: dict(sorted(names.items())) for kind, names in sorted(self.priors.items())},
+            "prior_documents": self.prior_documents,
         }
         path.write_text(json.dumps(data, indent=0, sort_keys=False) + "\n")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,8 @@ class Tagger:
     def __init__(self, path: Path):
         self._tagger = pycrfsuite.Tagger()
         self._tagger.open(str(path))
+        # tag() leaves the sequence in the tagger for marginal(): one thread at a time (a threaded worker pool).
+        self._lock = threading.Lock()
 
     def tag(
         self, document: Document, gazetteer: list[str], on_step: Callable[[float], None] | None = None
@@ -138,7 +141,8 @@ class Tagger:
             features = token_features(
                 list(document.tokens[start:end]), gazetteer[start:end], lowered[start:end], shapes[start:end]
             )
-            found.extend(self._spans(start, self._tagger.tag(features)))
+            with self._lock:
+                found.extend(self._spans(start, self._tagger.tag(features)))
             if on_step is not None and index % every == 0:
                 on_step(index / len(spans))
         return found

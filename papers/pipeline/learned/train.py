@@ -18,16 +18,18 @@ from ..entities import _all_mentions
 from . import scirex, tagger
 from .candidates import Candidate, display_name, features, gather, normalise
 from .document import Document
-from .extract import decide
+from .extract import TOKEN_MARGIN_CHARS, decide
 from .model import MODEL_DIR, SALIENCE_FILE, TAGGER_FILE, gazetteer_spans
 from .salience import SalienceModel
-from .tagger import Tagger, gazetteer_tags
+from .tagger import MAX_TAGGED_CHARS, Tagger, gazetteer_tags
 
 logger = logging.getLogger(__name__)
 
 # L-BFGS is deterministic for a given input order, so a fixed document order and these settings give the same
 # model on every run. The L1 term (c1) prunes most features, which keeps the shipped model a few MiB.
-FOLD_ITERATIONS = 100  # the cross-fitting taggers only produce training data for the salience model
+# The cross-fitting taggers train as long as the shipped one, so the salience model learns from mentions as
+# confident as those it will be given.
+FOLD_ITERATIONS = None
 SALIENCE_C = 1.0
 TYPES = ("Method", "Material", "Metric", "Task")
 THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(2, 17))
@@ -75,17 +77,18 @@ def name_priors(documents: Sequence[scirex.AnnotatedDocument]) -> dict[str, dict
 
 
 def examples(
-    documents: Sequence[scirex.AnnotatedDocument], model_path: Path, priors: dict[str, dict[str, int]]
+    documents: Sequence[scirex.AnnotatedDocument], model_path: Path, priors: dict[str, dict[str, int]],
+    prior_documents: int,
 ) -> list[Example]:
     """Candidates of documents as a tagger (trained without them) finds them, labelled by the gold key entities."""
     crf = Tagger(model_path)
     found = []
     for item in documents:
-        document = Document.from_text(item.document.text)
+        document = Document.from_text(item.document.text, MAX_TAGGED_CHARS + TOKEN_MARGIN_CHARS)
         mentions, own_kinds = _all_mentions(document.text)
         tags = gazetteer_tags(document, [(m.start, m.end, m.entity_type) for m in mentions])
         candidates = gather(document, crf.tag(document, tags), mentions, own_kinds)
-        rows = features(document, candidates, priors)
+        rows = features(document, candidates, priors, prior_documents)
         gold: dict[str, set[str]] = {}
         for entity in item.key_entities:
             gold.setdefault(entity.entity_type, set()).update(normalise(s) for s in entity.surfaces)
@@ -149,9 +152,9 @@ def train_all(documents: Sequence[scirex.AnnotatedDocument], out: Path, *, itera
         for index, fold in enumerate(folds):
             path = Path(scratch) / f"fold{index}.crfsuite"
             train_tagger(fold, path, max_iterations=iterations or FOLD_ITERATIONS)
-            crossed += examples(folds[1 - index], path, name_priors(fold))
+            crossed += examples(folds[1 - index], path, name_priors(fold), len(fold))
             logger.info("fold %d tagger trained and applied", index)
-    salience = fit_salience(crossed, name_priors(documents))
+    salience = replace(fit_salience(crossed, name_priors(documents)), prior_documents=len(documents))
     out.mkdir(parents=True, exist_ok=True)
     salience.save(out / SALIENCE_FILE)
     logger.info("salience model written: thresholds %s, caps %s", salience.key_threshold, salience.max_key)
