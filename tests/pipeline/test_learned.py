@@ -15,16 +15,10 @@ SENTENCE = "We evaluate FRRN on Cityscapes for semantic segmentation and report 
 def tag(model: Tagger, text: str) -> set[tuple[str, str]]:
     """(label, surface) of the tagger's mentions in text."""
     document = Document.from_text(text)
-    tags = gazetteer_tags(document, [(s, e, t) for s, e, t in extract_spans(text)])
+    tags = gazetteer_tags(document, gazetteer._all_mentions(text)[0])
     return {
         (m.label, text[document.starts[m.start] : document.ends[m.end - 1]]) for m in model.tag(document, tags)
     }
-
-
-def extract_spans(text: str) -> list[tuple[int, int, str]]:
-    """The gazetteer's mention spans."""
-    mentions, _own = gazetteer._all_mentions(text)
-    return [(m.start, m.end, m.entity_type) for m in mentions]
 
 
 def test_the_shipped_model_loads_small_and_tags_a_known_sentence():

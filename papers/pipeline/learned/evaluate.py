@@ -19,7 +19,7 @@ from ..relationships import FoundRelationship
 from . import scirex
 from .candidates import ANNOTATION_TYPE, normalise
 
-TYPES = ("Method", "Material", "Metric", "Task")
+TYPES = scirex.ANNOTATION_TYPES
 TYPE_LABELS = {"Method": "Method (MODEL + METHOD)", "Material": "Dataset", "Metric": "Metric", "Task": "Task"}
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "extraction.md"

@@ -79,7 +79,7 @@ def extract_entities(
     # Only what the tagger reads is tokenized: a book-sized or hostile text costs a bounded memory here.
     document = Document.from_text(text, MAX_TAGGED_CHARS + TOKEN_MARGIN_CHARS)
     mentions, own_kinds = gazetteer._all_mentions(text, lambda f: report(0.3 * f))
-    tags = gazetteer_tags(document, [(m.start, m.end, m.entity_type) for m in mentions])
+    tags = gazetteer_tags(document, mentions)
     tagged = model.tagger.tag(document, tags, on_step=lambda f: report(0.3 + 0.6 * f))
     candidates = gather(document, tagged, mentions, own_kinds)
     found = decide(document, candidates, model.salience)

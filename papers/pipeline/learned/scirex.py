@@ -12,8 +12,8 @@ from pathlib import Path
 from .document import Document
 
 CORPUS = Path(__file__).resolve().parents[3] / "data" / "scirex" / "train.jsonl.gz"
-# SciREX types -> the project's (Method splits into MODEL and METHOD by name shape; see candidates.py).
-TYPE_MAP = {"Method": "Method", "Material": "Material", "Metric": "Metric", "Task": "Task"}
+# The annotation's entity types (the project's MODEL and METHOD are both "Method"; candidates.ANNOTATION_TYPE).
+ANNOTATION_TYPES = ("Method", "Material", "Metric", "Task")
 HELD_OUT_PERCENT = 20
 
 
@@ -84,7 +84,7 @@ def annotated(raw: dict) -> AnnotatedDocument:
     types: dict[str, str] = {}
     pairs = set()
     for record in raw["n_ary_relations"]:
-        for kind in TYPE_MAP:
+        for kind in ANNOTATION_TYPES:
             if record.get(kind):
                 types.setdefault(record[kind], kind)
         if record.get("Method") and record.get("Material"):

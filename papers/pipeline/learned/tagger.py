@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pycrfsuite
 
+from ..entities import Mention
 from .document import Document
 
 LABEL_TYPES = ("Method", "Task", "Material", "Metric")
@@ -82,10 +83,10 @@ def token_features(words: list[str], gazetteer: list[str], lowered: list[str], s
     return features
 
 
-def gazetteer_tags(document: Document, spans: Iterable[tuple[int, int, str]]) -> list[str]:
-    """Per token: B-/I- with the gazetteer type of a match covering it, or O."""
+def gazetteer_tags(document: Document, mentions: Iterable[Mention]) -> list[str]:
+    """Per token: B-/I- with the type of the gazetteer mention covering it, or O."""
     tags = ["O"] * len(document.tokens)
-    for start, end, entity_type in spans:
+    for start, end, entity_type in ((m.start, m.end, m.entity_type) for m in mentions):
         first = document.token_at(start)
         index = first
         while index < len(tags) and document.starts[index] < end:

@@ -19,7 +19,7 @@ from . import scirex, tagger
 from .candidates import Candidate, display_name, features, gather, normalise
 from .document import Document
 from .extract import TOKEN_MARGIN_CHARS, decide
-from .model import MODEL_DIR, SALIENCE_FILE, TAGGER_FILE, gazetteer_spans
+from .model import MODEL_DIR, SALIENCE_FILE, TAGGER_FILE
 from .salience import SalienceModel
 from .tagger import MAX_TAGGED_CHARS, Tagger, gazetteer_tags
 
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 # confident as those it will be given.
 FOLD_ITERATIONS = None
 SALIENCE_C = 1.0
-TYPES = ("Method", "Material", "Metric", "Task")
+TYPES = scirex.ANNOTATION_TYPES
 THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(2, 17))
 CRF_PARAMS = {"c1": 0.05, "c2": 0.01, "max_iterations": 150, "feature.possible_transitions": True, "feature.minfreq": 2}
 
@@ -42,7 +42,7 @@ def train_tagger(
     """Train the CRF on documents' gold mentions and write it to path."""
     trainer = pycrfsuite.Trainer(verbose=False)
     for item in documents:
-        gazetteer = tagger.gazetteer_tags(item.document, gazetteer_spans(item.document.text))
+        gazetteer = tagger.gazetteer_tags(item.document, _all_mentions(item.document.text)[0])
         labels = tagger.bio_labels(len(item.document.tokens), item.mentions)
         for start, end, sequence in tagger.document_features(item.document, gazetteer):
             trainer.append(sequence, labels[start:end])
@@ -86,7 +86,7 @@ def examples(
     for item in documents:
         document = Document.from_text(item.document.text, MAX_TAGGED_CHARS + TOKEN_MARGIN_CHARS)
         mentions, own_kinds = _all_mentions(document.text)
-        tags = gazetteer_tags(document, [(m.start, m.end, m.entity_type) for m in mentions])
+        tags = gazetteer_tags(document, mentions)
         candidates = gather(document, crf.tag(document, tags), mentions, own_kinds)
         rows = features(document, candidates, priors, prior_documents)
         gold: dict[str, set[str]] = {}
