@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from csp import constants as csp
 
-from paperpipeline import keys
+from paperpipeline import keys, logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PAPERPIPELINE_VAR_DIR", BASE_DIR / "var"))
@@ -310,11 +310,16 @@ EVENT_RETENTION = timedelta(days=float(os.environ.get("EVENT_RETENTION_DAYS", "7
 # step_progress events during a long step are sent at most this often per paper.
 PROGRESS_MIN_INTERVAL = float(os.environ.get("PROGRESS_MIN_INTERVAL", "0.25"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
-}
+# --- Logs (paperpipeline/logs.py): human-readable lines by default, one JSON object per line with LOG_FORMAT=json ---
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+LOGGING_CONFIG = "paperpipeline.logs.configure"
+LOGGING = logs.logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+
+# --- Health (paperpipeline/health.py): /healthz and /readyz on every web process; worker heartbeats ---
+# Seconds each readiness check may take, and how long one answer is reused (a flood of probes costs one check).
+HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "2"))
+HEALTH_CACHE_SECONDS = float(os.environ.get("HEALTH_CACHE_SECONDS", "3"))
+# Each Celery worker's main process reports itself alive this often (a Redis entry lasting three intervals), and,
+# when WORKER_HEARTBEAT_FILE is set, touches that file (%n: the worker's node name) for a supervisor to check.
+WORKER_HEARTBEAT_INTERVAL = float(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "5"))
+WORKER_HEARTBEAT_FILE = os.environ.get("WORKER_HEARTBEAT_FILE", "")
