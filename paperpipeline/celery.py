@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 import time
 
 import structlog
@@ -31,6 +32,22 @@ def use_project_logging(loglevel=None, **kwargs) -> None:
     configure(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+    if settings.LOG_FORMAT == "json":
+        # Celery's signal handlers write their notices ("worker: Warm shutdown") with a raw write, never through
+        # logging (which a signal handler must not enter); the same raw write, as a JSON line.
+        import celery.apps.worker
+
+        celery.apps.worker.safe_say = _say_as_json_line
+
+
+def _say_as_json_line(msg: str, f=sys.__stderr__) -> None:
+    """celery.apps.worker.safe_say, writing one JSON line."""
+    from .logs import json_line
+
+    try:
+        os.write(f.fileno(), (json_line(msg.strip(), logger="celery.worker", level="warning") + "\n").encode())
+    except (OSError, ValueError):
+        pass  # a notice lost must never stop the shutdown that printed it
 
 
 @worker_ready.connect
