@@ -1,5 +1,6 @@
 """API routes: JWT tokens, papers, and the OpenAPI document of them with its browsable page."""
 
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -19,10 +20,13 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI from drf-spectacular-sidecar's static files; its script is a separate same-origin request (the
     # split view), as the Content Security Policy allows no inline script. A browser signs in at /login/ first.
+    # Swagger UI's stylesheet draws its icons as data: SVG images: this page alone also allows data: images.
     path(
         "schema/ui/",
-        login_required(
-            SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html")
+        csp_update({"img-src": ["data:"]})(
+            login_required(
+                SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html")
+            )
         ),
         name="api-schema-ui",
     ),
