@@ -143,18 +143,15 @@ def _message(message_type: str, properties: dict, required: tuple[str, ...] = ()
     return {**schema, "additionalProperties": False} if closed else schema
 
 
-def _one_target(message_type: str, *, paper_extra: dict, papers_extra: dict, closed: bool = False) -> dict:
+def _one_target(message_type: str, *, paper_extra: dict, papers_extra: dict) -> dict:
     """A message about exactly one of: a paper (paper_id), topic "papers", topic "system" (which takes no filter)."""
-    no_since = {"not": {"anyOf": [{"required": ["since"]}]}}
-    no_filter = {"not": {"anyOf": [{"required": ["since"]}, {"required": ["event_types"]}]}}
-    return {
-        "oneOf": [
-            _message(message_type, {"paper_id": UUID_ANY_CASE, **paper_extra}, ("paper_id",), closed=closed),
-            {**_message(message_type, {"topic": {"const": TOPIC_PAPERS}, **papers_extra}, ("topic",), closed=closed),
-             **no_since},
-            {**_message(message_type, {"topic": {"const": TOPIC_SYSTEM}}, ("topic",), closed=closed), **no_filter},
-        ]
-    }
+    paper = _message(message_type, {"paper_id": UUID_ANY_CASE, **paper_extra}, ("paper_id",), closed=False)
+    papers = _message(message_type, {"topic": {"const": TOPIC_PAPERS}, **papers_extra}, ("topic",), closed=False)
+    system = _message(message_type, {"topic": {"const": TOPIC_SYSTEM}}, ("topic",), closed=False)
+    papers["not"] = {"required": ["since"]}  # since resumes a paper only
+    system["not"] = {"anyOf": [{"required": ["since"]}, {"required": ["event_types"]}]}
+    return {"oneOf": [paper, papers, system]}
+
 
 CLIENT_SCHEMAS = {
     "authenticate": _message("authenticate", {"token": {"type": "string", "minLength": 1}}, ("token",), closed=False),
