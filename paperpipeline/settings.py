@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI as static files: the schema's browsable page loads nothing from a CDN
     "axes",
     "channels",
     "csp",
@@ -236,10 +238,32 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "papers.api.pagination.LimitOffset",
     "PAGE_SIZE": 50,
     # Every API error answers {"detail": ..., "code": ...} (+ "fields"): docs/protocol.md, "HTTP".
     "EXCEPTION_HANDLER": "papers.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# OpenAPI 3 of the REST API (GET /api/schema/, browsable at /api/schema/ui/): for signed-in users only, like
+# the API it describes (docs/protocol.md, "HTTP").
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Paper Pipeline API",
+    "DESCRIPTION": "Upload papers, follow their processing, read what was extracted. Live events: the WebSocket "
+    "/ws/papers, described by the AsyncAPI document at /api/asyncapi.json (docs/protocol.md).",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",  # JSON Schema itself: the wire events' schemas (realtime.schemas) go in unchanged
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,  # the upload is a multipart request body, not the paper it returns
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "realtime.openapi.add_paper_event_schemas",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl null: Swagger UI would otherwise send the schema to an outside validator.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": False},
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
