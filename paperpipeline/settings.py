@@ -8,8 +8,9 @@ from pathlib import Path
 
 import dj_database_url
 from csp import constants as csp
+from django.core.exceptions import ImproperlyConfigured
 
-from paperpipeline import keys, logs
+from paperpipeline import keys, logs, redis_clients
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PAPERPIPELINE_VAR_DIR", BASE_DIR / "var"))
@@ -176,6 +177,13 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # they can never be split across servers. Channels are "<REALTIME_BUS_PREFIX>:<group>".
 REALTIME_REDIS_URL = os.environ.get("REALTIME_REDIS_URL", REDIS_URL)
 REALTIME_BUS_PREFIX = os.environ.get("REALTIME_BUS_PREFIX", "paperpipeline")
+# Either may name a master behind Redis Sentinel (redis+sentinel://…, paperpipeline/redis_clients.py); every client
+# of the project is made from them there. A malformed one stops start-up here, before any process depends on it.
+for _name, _url in (("REDIS_URL", REDIS_URL), ("REALTIME_REDIS_URL", REALTIME_REDIS_URL)):
+    try:
+        redis_clients.check_url(_url)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"{_name}: {_error}") from None
 
 # No CHANNEL_LAYERS: nothing uses a Channels layer. Events and control messages travel on the bus above, and
 # PaperConsumer asks for no layer (Channels gives a consumer none when none is configured), so a connection
@@ -203,7 +211,9 @@ WS_MAX_UNAUTHENTICATED_PER_ADDRESS = int(os.environ.get("WS_MAX_UNAUTHENTICATED_
 WS_MAX_UNAUTHENTICATED = int(os.environ.get("WS_MAX_UNAUTHENTICATED", "2000"))
 
 # --- Celery ---
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# The broker is REDIS_URL's Redis, in kombu's terms (a Sentinel URL becomes kombu's sentinel:// list and master_name).
+# No result backend: nothing reads task results.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = redis_clients.celery_broker(REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "papers"
