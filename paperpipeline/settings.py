@@ -226,6 +226,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Reconnects after losing the broker mid-task instead of stopping (a Redis restart or a Sentinel failover).
+CELERY_WORKER_CONSUMER = "paperpipeline.celery:BrokerLossConsumer"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A pool child whose resident memory passed this (KiB) after a task is replaced: a big paper's heap is not kept.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = int(os.environ.get("CELERY_WORKER_MAX_MEMORY_PER_CHILD", str(512 * 1024)))
