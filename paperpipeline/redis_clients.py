@@ -21,8 +21,11 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.retry
 import redis.asyncio.sentinel as aiosentinel
+import redis.retry
 import redis.sentinel
+from redis.backoff import NoBackoff
 
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_PORT = 26379
@@ -96,7 +99,8 @@ def client(url: str, **options: Any) -> redis.Redis:
     if not is_sentinel(url):
         return redis.Redis.from_url(url, **options)
     target = sentinel_target(url)
-    manager = redis.sentinel.Sentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target, options))
+    sentinel_options = {**_sentinel_options(target, options), "retry": redis.retry.Retry(NoBackoff(), 0)}
+    manager = redis.sentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_options)
     master = manager.master_for(target.master, redis_class=_SentinelMaster, **_master_options(target, options))
     master.sentinel_manager = manager
     return master
@@ -107,7 +111,8 @@ def async_client(url: str, **options: Any) -> aioredis.Redis:
     if not is_sentinel(url):
         return aioredis.Redis.from_url(url, **options)
     target = sentinel_target(url)
-    manager = aiosentinel.Sentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target, options))
+    sentinel_options = {**_sentinel_options(target, options), "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)}
+    manager = aiosentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_options)
     master = manager.master_for(target.master, redis_class=_AsyncSentinelMaster, **_master_options(target, options))
     master.sentinel_manager = manager
     return master
@@ -173,7 +178,8 @@ def _master_options(target: SentinelTarget, options: dict[str, Any]) -> dict[str
 
 
 def _sentinel_options(target: SentinelTarget, options: dict[str, Any]) -> dict[str, Any]:
-    """The sentinels' connection keywords: their own password, and timeouts no longer than the caller's."""
+    """The sentinels' connection keywords: their own password, and timeouts no longer than the caller's (no
+    retries: asking the next sentinel is the retry, so one that is down costs one timeout, not a backoff)."""
     timeouts = {}
     for key in ("socket_timeout", "socket_connect_timeout"):
         given = options.get(key)
