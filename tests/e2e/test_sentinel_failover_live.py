@@ -6,6 +6,7 @@ import json
 import pytest
 import requests
 
+from paperpipeline import redis_clients
 from tests.conftest import SAMPLE_TEXT
 from tests.e2e.conftest import running_system
 from tests.e2e.slow_extractor import MARKER
@@ -90,6 +91,13 @@ async def test_master_killed_mid_paper_fails_over_without_loss(cluster, alice):
         async with asyncio.timeout(90):
             final = await events_until_final(staying, after["id"])
         assert final[-1]["new_status"] == "completed", system.log_tails()
+
+        # The task that ran through the failover was acknowledged on the new master: nothing is left for Redis to
+        # deliver again once kombu's visibility timeout passes.
+        broker = redis_clients.client(cluster.url, socket_timeout=5)
+        unacknowledged = [entry for entry in broker.hvals("unacked") if b"papers.tasks.process_paper" in entry]
+        broker.close()
+        assert unacknowledged == [], system.log_tails()
 
         # Readiness follows the new master (Redis, the workers' reports in it, the fan-out's round trip).
         ready = await asyncio.to_thread(wait_for_readiness, system, 200)
