@@ -146,12 +146,14 @@ def connect_log_clients(system) -> set[str]:
 async def test_nginx_in_front_of_two_daphnes_survives_one_dying_mid_paper(
     own_redis, alice, certificate, tmp_path, monkeypatch
 ):
-    from django.conf import settings
     from django.core.management import call_command
+    from django.test import override_settings
 
     cert, key = certificate
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # every requests call trusts the test's certificate
-    call_command("collectstatic", interactive=False, verbosity=0)  # into STATIC_ROOT, for nginx to serve
+    static_root = tmp_path / "staticfiles"
+    with override_settings(STATIC_ROOT=static_root):  # collected as `manage.py collectstatic` does, for nginx
+        call_command("collectstatic", interactive=False, verbosity=0)
     gate = tmp_path / "gate-open"
     http_port, https_port = free_ports(2)
     with running_system(
@@ -161,7 +163,7 @@ async def test_nginx_in_front_of_two_daphnes_survives_one_dying_mid_paper(
         PAPER_MAX_UPLOAD_BYTES=str(MAX_UPLOAD), HTTP_MAX_BODY_BYTES=str(MAX_BODY), LOG_FORMAT="json",
     ) as system, running_nginx(tmp_path / "nginx", {
         "PP_SERVER_NAME": HOST, "PP_HTTP_LISTEN": f"{HOST}:{http_port}", "PP_HTTPS_LISTEN": f"{HOST}:{https_port}",
-        "PP_TLS_CERT": str(cert), "PP_TLS_KEY": str(key), "PP_STATIC_ROOT": str(settings.STATIC_ROOT),
+        "PP_TLS_CERT": str(cert), "PP_TLS_KEY": str(key), "PP_STATIC_ROOT": str(static_root),
         "PP_WEB_1": system.base_urls[0].removeprefix("http://"), "PP_WEB_2": system.base_urls[1].removeprefix("http://"),
         "PP_MAX_BODY_BYTES": str(MAX_BODY),
     }):
@@ -176,7 +178,7 @@ async def test_nginx_in_front_of_two_daphnes_survives_one_dying_mid_paper(
         # Static files come from nginx (its lifetime, not WhiteNoise's 60 s), byte for byte the collected ones.
         static = await asyncio.to_thread(requests.get, f"{site.base_url}/static/paperpipeline/client.js", timeout=10)
         assert static.status_code == 200
-        assert static.content == (Path(settings.STATIC_ROOT) / "paperpipeline" / "client.js").read_bytes()
+        assert static.content == (static_root / "paperpipeline" / "client.js").read_bytes()
         assert static.headers["Cache-Control"] == "max-age=300", static.headers
         # Django sees https (the redirect setting is on, and nothing redirects) and serves its HTTPS-only headers.
         login = await asyncio.to_thread(requests.get, f"{site.base_url}/login/", allow_redirects=False, timeout=10)
