@@ -72,7 +72,7 @@ def check_redis(url: str) -> Callable[[], Awaitable[dict[str, Any]]]:
 
 async def check_workers() -> dict[str, Any]:
     """At least one Celery worker's report is current (in the broker's Redis)."""
-    async with _redis(settings.REDIS_URL) as client:
+    async with _redis(settings.BROKER_REDIS_URL) as client:
         alive = await heartbeat.live_workers(client)
     if alive < 1:
         raise LookupError("no worker reported itself alive")
@@ -86,8 +86,8 @@ async def check_fanout() -> dict[str, Any]:
 
 def checks() -> dict[str, Callable[[], Awaitable[dict[str, Any]]]]:
     """The readiness checks by name; a separate Redis for the realtime bus gets a check of its own."""
-    named = {"database": check_database, "redis": check_redis(settings.REDIS_URL)}
-    if settings.REALTIME_REDIS_URL != settings.REDIS_URL:
+    named = {"database": check_database, "redis": check_redis(settings.BROKER_REDIS_URL)}
+    if settings.REALTIME_REDIS_URL != settings.BROKER_REDIS_URL:
         named["realtime_redis"] = check_redis(settings.REALTIME_REDIS_URL)
     named["workers"] = check_workers
     named["fanout"] = check_fanout

@@ -64,7 +64,7 @@ def _bootstep():
             self.file = Path(node_format(settings.WORKER_HEARTBEAT_FILE, worker.hostname)) \
                 if settings.WORKER_HEARTBEAT_FILE else None
             timeout = min(self.interval, settings.HEALTH_CHECK_TIMEOUT)
-            self.redis = redis_clients.client(settings.REDIS_URL, socket_timeout=timeout,
+            self.redis = redis_clients.client(settings.BROKER_REDIS_URL, socket_timeout=timeout,
                                               socket_connect_timeout=timeout)
             self.report = self.redis.register_script(_REPORT)
             self.healthy = True

@@ -179,7 +179,10 @@ REALTIME_REDIS_URL = os.environ.get("REALTIME_REDIS_URL", REDIS_URL)
 REALTIME_BUS_PREFIX = os.environ.get("REALTIME_BUS_PREFIX", "paperpipeline")
 # Either may name a master behind Redis Sentinel (redis+sentinel://…, paperpipeline/redis_clients.py); every client
 # of the project is made from them there. A malformed one stops start-up here, before any process depends on it.
-for _name, _url in (("REDIS_URL", REDIS_URL), ("REALTIME_REDIS_URL", REALTIME_REDIS_URL)):
+# The Celery broker's Redis (and the workers' liveness reports in it): REDIS_URL's unless CELERY_BROKER_URL says.
+BROKER_REDIS_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+for _name, _url in (("REDIS_URL", REDIS_URL), ("REALTIME_REDIS_URL", REALTIME_REDIS_URL),
+                    ("CELERY_BROKER_URL", BROKER_REDIS_URL)):
     try:
         redis_clients.check_url(_url)
     except ValueError as _error:
@@ -211,9 +214,11 @@ WS_MAX_UNAUTHENTICATED_PER_ADDRESS = int(os.environ.get("WS_MAX_UNAUTHENTICATED_
 WS_MAX_UNAUTHENTICATED = int(os.environ.get("WS_MAX_UNAUTHENTICATED", "2000"))
 
 # --- Celery ---
-# The broker is REDIS_URL's Redis, in kombu's terms (a Sentinel URL becomes kombu's sentinel:// list and master_name).
+# The broker's Redis in kombu's terms (a Sentinel URL becomes kombu's sentinel:// list and master_name). Celery reads
+# a CELERY_BROKER_URL environment variable as is, before the setting; its read and write URLs come before both.
 # No result backend: nothing reads task results.
-CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = redis_clients.celery_broker(REDIS_URL)
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = redis_clients.celery_broker(BROKER_REDIS_URL)
+CELERY_BROKER_READ_URL = CELERY_BROKER_WRITE_URL = CELERY_BROKER_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "papers"

@@ -69,13 +69,28 @@ def test_celery_gets_the_same_redis_in_kombus_terms():
     assert options["sentinel_kwargs"]["password"] == "sp"
 
 
-def test_the_project_configures_celery_from_redis_url():
+def test_the_project_configures_celery_from_the_brokers_redis_url():
     from django.conf import settings
 
     from paperpipeline.celery import app
 
-    assert (app.conf.broker_url, app.conf.broker_transport_options) == celery_broker(settings.REDIS_URL)
+    assert settings.BROKER_REDIS_URL == settings.REDIS_URL  # no CELERY_BROKER_URL in the tests
+    assert (app.conf.broker_url, app.conf.broker_transport_options) == celery_broker(settings.BROKER_REDIS_URL)
     assert app.conf.worker_consumer == "paperpipeline.celery:BrokerLossConsumer"
+
+
+def test_a_sentinel_url_in_celery_broker_url_reaches_every_celery_connection():
+    # Celery reads that environment variable itself, as is, before any setting: the settings must still win.
+    probe = (
+        "from paperpipeline.celery import app\n"
+        "for c in (app.connection_for_read(), app.connection_for_write(), app.pool.acquire()):\n"
+        "    print(type(c.transport).__name__, c.as_uri(), c.transport_options['master_name'])\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "paperpipeline.settings",
+           "CELERY_BROKER_URL": "redis+sentinel://:pw@s1:1,s2:2/main/3?sentinel_password=sp"}
+    ran = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["SentinelTransport sentinel://:**@s1:1/3 main"] * 3
 
 
 @pytest.fixture(scope="module")
