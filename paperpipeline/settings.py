@@ -177,10 +177,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # they can never be split across servers. Channels are "<REALTIME_BUS_PREFIX>:<group>".
 REALTIME_REDIS_URL = os.environ.get("REALTIME_REDIS_URL", REDIS_URL)
 REALTIME_BUS_PREFIX = os.environ.get("REALTIME_BUS_PREFIX", "paperpipeline")
-# Either may name a master behind Redis Sentinel (redis+sentinel://…, paperpipeline/redis_clients.py); every client
-# of the project is made from them there. A malformed one stops start-up here, before any process depends on it.
 # The Celery broker's Redis (and the workers' liveness reports in it): REDIS_URL's unless CELERY_BROKER_URL says.
 BROKER_REDIS_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# Each may name a master behind Redis Sentinel (redis+sentinel://…); every Redis client of the project is made from
+# them by paperpipeline/redis_clients.py. A malformed one stops start-up here, before any process depends on it.
 for _name, _url in (("REDIS_URL", REDIS_URL), ("REALTIME_REDIS_URL", REALTIME_REDIS_URL),
                     ("CELERY_BROKER_URL", BROKER_REDIS_URL)):
     try:
