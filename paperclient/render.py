@@ -48,7 +48,9 @@ class PlainRenderer:
             case RelationshipExtracted():
                 source = self.names.get(message.source_id, message.source_id)
                 target = self.names.get(message.target_id, message.target_id)
-                return f"{short} relationship {source} {message.relationship_type} {target} ({message.confidence:.2f})"
+                result = f" {message.metric} {message.score}" if message.metric and message.score else ""
+                return (f"{short} relationship {source} {message.relationship_type} {target}{result} "
+                        f"({message.confidence:.2f})")
             case PaperError():
                 return f"{short} error {message.error_code}: {message.error_message}"
             case SystemStatus():
