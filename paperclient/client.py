@@ -34,6 +34,7 @@ MAX_MESSAGE_BYTES = 1024 * 1024  # server messages are small: a hostile or broke
 QUEUE_SIZE = 10_000  # a consumer this far behind stops the reading, and the server's backpressure takes over
 MAX_RESUMED_TOPIC_PAPERS = 100  # below the server's WS_MAX_SUBSCRIPTIONS default (200)
 FATAL_CLOSE_CODES = {4004: "access revoked"}
+RETRYABLE_CODES = ("internal_error", "rate_limited")  # docs/protocol.md: the server failed or was busy; try again
 
 
 class PaperClientError(Exception):
@@ -50,6 +51,10 @@ class RequestError(PaperClientError):
 
 class NotFoundError(RequestError):
     """The paper does not exist or the user may not see it (the server does not say which)."""
+
+
+class _Closed:
+    """Ends the message stream: the client was closed."""
 
 
 class _ConnectionLost(Exception):
@@ -126,6 +131,8 @@ class PaperClient:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_Closed)
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self.messages()
@@ -133,9 +140,13 @@ class PaperClient:
     async def messages(self) -> AsyncIterator[Message]:
         """Events and notices as they arrive; raises the error that ended the client for good."""
         while True:
+            if self._queue.empty() and self._failure is not None:
+                raise self._failure
             item = await self._queue.get()
             if isinstance(item, BaseException):
                 raise item
+            if item is _Closed:
+                return
             yield item
 
     # --- subscriptions ---
@@ -196,6 +207,10 @@ class PaperClient:
                 return await self._request(build())
             except _ConnectionLost:
                 continue
+            except RequestError as exc:
+                if exc.code not in RETRYABLE_CODES:
+                    raise
+                await asyncio.sleep(self.backoff.next_delay())
 
     async def _wait_ready(self) -> None:
         """Wait until authenticated and restored, or raise the error that ended the client."""
@@ -257,6 +272,10 @@ class PaperClient:
             reason = (exc.rcvd.reason if exc.rcvd else "") or "connection lost"
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             reason = f"cannot connect: {exc}"
+        except RequestError as exc:
+            if exc.code not in RETRYABLE_CODES:
+                raise
+            reason = str(exc)
         finally:
             self._ws = None
             self._ready.clear()
@@ -305,9 +324,9 @@ class PaperClient:
         await self._queue.put(_authenticated(reply))
 
     async def _restore(self) -> None:
-        """Subscribe again after a reconnect: each paper from its high-water mark, and the topics."""
-        for topic in list(self.topics):
-            await self._request(self._topic_message(topic))
+        """Subscribe again after a reconnect: each paper from its high-water mark, then the topics.
+
+        Papers first: their missed events are replayed in seq order before a topic can deliver newer live ones."""
         if "papers" in self.topics:
             self._resume_topic_papers()
         for paper_id in list(self.papers):
@@ -316,6 +335,8 @@ class PaperClient:
             except NotFoundError:
                 self.papers.pop(paper_id, None)
                 await self._queue.put(Unsubscribed(paper_id=paper_id, reason="not_found"))
+        for topic in list(self.topics):
+            await self._request(self._topic_message(topic))
 
     def _resume_topic_papers(self) -> None:
         """A topic has no `since`: papers it was delivering, still in progress, are resumed one by one."""

@@ -37,6 +37,10 @@ class PlainRenderer:
             case Subscribed(snapshot=snapshot) if snapshot is not None:
                 return (f"{short} {snapshot.title or '(untitled)'}: {snapshot.status}, "
                         f"{snapshot.progress:.0%} {snapshot.step or ''}".rstrip())
+            case Subscribed(topic="papers"):
+                return "watching every paper you may see"
+            case Subscribed(topic="system"):
+                return "watching the system status"
             case StatusChanged():
                 text = f"{short} status {message.old_status} -> {message.new_status}"
                 return text + (f": {message.message}" if message.message else "")

@@ -1,6 +1,7 @@
 """End to end: the Python client (paperclient) and `manage.py watch_paper` on real Daphne, Celery and Redis."""
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -183,3 +184,35 @@ async def test_watch_paper_exits_1_when_the_paper_fails_and_4_for_a_paper_it_can
     missing = await asyncio.to_thread(watch, client_system, "00000000-0000-4000-8000-000000000000")
     assert missing.returncode == 4 and "no paper" in missing.stderr, (missing.stdout, missing.stderr)
 
+
+
+async def test_watch_paper_all_shows_every_new_paper_until_interrupted(client_system, alice):
+    env = {**client_system.commands["client-daphne"][1], "PAPERPIPELINE_PASSWORD": PASSWORD}
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, "manage.py", "watch_paper", "--all", "--url", client_system.base_url, "--username", "alice",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    lines: list[str] = []
+
+    async def read_until(text: str) -> None:
+        async with asyncio.timeout(PAPER_TIMEOUT):
+            while not lines or text not in lines[-1]:
+                line = await watcher.stdout.readline()
+                assert line, (lines, await watcher.stderr.read())
+                lines.append(line.decode().rstrip("\n"))
+
+    try:
+        await read_until("watching every paper you may see")  # subscribed: the upload cannot be missed
+        paper = await asyncio.to_thread(upload, client_system, alice, "topic.txt", SAMPLE_TEXT.encode())
+        await read_until("status processing -> completed")
+        watcher.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            assert await watcher.wait() == 130
+    finally:
+        if watcher.returncode is None:
+            watcher.kill()
+            await watcher.wait()
+    short = paper["id"][:8]
+    mine = [line for line in lines if line.startswith(short)]
+    assert mine[0].startswith(f"{short} status uploaded -> queued"), lines
+    assert any(line.startswith(f"{short} entity MODEL NovaNet") for line in mine), lines
