@@ -243,6 +243,9 @@ class PaperClient:
                     return self._fail(AuthenticationError(str(exc)))
                 self.tokens.access = None  # renew before the next attempt
                 code, reason = 4001, str(exc)
+            except Exception as exc:  # a fault of this client: end visibly rather than leave the caller waiting
+                logger.exception("paperclient: stopped by an unexpected error")
+                return self._fail(PaperClientError(f"unexpected error: {exc!r}"))
             if self._served:
                 auth_failures = 0
             if code in FATAL_CLOSE_CODES:
@@ -415,7 +418,7 @@ class PaperClient:
             self._reauth.set()
         elif kind == "unsubscribed" and "reason" in message:
             self.papers.pop(message.get("paper_id"), None)
-            await self._queue.put(Unsubscribed(paper_id=message["paper_id"], reason=message["reason"]))
+            await self._queue.put(Unsubscribed(paper_id=str(message.get("paper_id")), reason=str(message["reason"])))
         elif kind == "error" and "id" not in message:
             self._last_error = f"{message.get('code')}: {message.get('message')}"  # says why a close follows
         future = self._pending.pop(str(message.get("id")), None) if "id" in message else None
