@@ -38,6 +38,9 @@ def session_connections_group(session_key: str) -> str:
     return f"conn.session.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
 
 
+SUBSCRIPTION_KINDS = ("paper", "papers", "system")
+
+
 def group_kind(group: str) -> str | None:
     """What subscription a group's membership stands for ("paper", or topic "papers" or "system"), for the
     subscriptions metric; None for the groups of control messages."""

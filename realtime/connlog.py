@@ -62,6 +62,10 @@ KNOWN_CLOSE_CODES = frozenset({
 })
 
 
+for _limit in LIMIT_ERRORS:
+    metrics.WS_RATE_LIMIT_HITS.labels(_limit)  # every limit's series exists from the start, at 0
+
+
 def error(code: str, close: int | None) -> None:
     """The server answered with an error (with the close code it closes with, if any)."""
     level = logging.WARNING if close is not None else logging.INFO

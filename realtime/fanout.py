@@ -18,10 +18,14 @@ from redis.exceptions import RedisError
 from paperpipeline import metrics
 
 from . import bus
-from .broadcast import group_kind
+from .broadcast import SUBSCRIPTION_KINDS, group_kind
 from .transport import Outbound
 
 logger = logging.getLogger(__name__)
+# Series that exist from the start, at 0, so a dashboard has them before anything happened.
+metrics.REDIS_RECONNECTS.labels("fanout")
+for _kind in SUBSCRIPTION_KINDS:
+    metrics.WS_SUBSCRIPTIONS.labels(_kind)
 
 
 # Messages read from Redis in one go and handed out as one batch: under load a socket then gets several

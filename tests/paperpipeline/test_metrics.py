@@ -304,3 +304,19 @@ def test_the_launcher_empties_the_metrics_directory_of_a_previous_run(tmp_path):
     reset_metrics_dir(directory)
     assert sorted(p.name for p in directory.iterdir()) == ["README"]
     assert metrics.MULTIPROCESS_DIR is None, "the test process itself counts in memory"
+
+
+# --- the shipped dashboard ---
+
+def test_every_metric_the_dashboard_queries_is_one_the_project_defines():
+    """(tests/e2e/test_metrics_live.py checks the same names against a real scrape.)"""
+    from tests.e2e.test_metrics_live import dashboard_metrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    defined = {family.name + suffix for family in REGISTRY.collect() if family.name.startswith("paperpipeline_")
+               for suffix in suffixes.get(family.type, ())}
+    defined |= {family.name for family in scrape.FreshFigures({"queued": 1}, {"queues": {}, "workers": 0}).collect()}
+    missing = dashboard_metrics() - defined
+    assert not missing, sorted(missing)
+    assert {"paperpipeline_ws_connections", "paperpipeline_papers", "paperpipeline_queue_depth",
+            "paperpipeline_ws_delivery_latency_seconds_bucket"} <= dashboard_metrics()
