@@ -11,6 +11,7 @@ may both count without importing each other.
 """
 
 import os
+import time
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -65,6 +66,18 @@ DELIVERY_LATENCY = Histogram(
     "carrying it, observed once per batch for its oldest message (hosts' clocks must agree: NTP).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+
+def fanout_batch(messages: int, handed: int, oldest_published_at: float | None) -> None:
+    """Count one batch the fan-out handed out, right after its socket writes: its messages, their handing to
+    members, and its oldest message's latency since it was published (the publisher's clock)."""
+    FANOUT_BATCHES.inc()
+    FANOUT_MESSAGES.inc(messages)
+    WS_DELIVERIES.inc(handed)
+    if oldest_published_at is not None:
+        DELIVERY_LATENCY.observe(max(0.0, time.time() - oldest_published_at))
+
+
 REDIS_RECONNECTS = Counter(
     "paperpipeline_redis_reconnects", "Connections to Redis made again after one was lost, by client.", ["client"],
 )

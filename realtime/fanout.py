@@ -9,7 +9,6 @@ the message encoding and the Redis to use.
 
 import asyncio
 import logging
-import time
 from typing import Any, Protocol
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -164,12 +163,8 @@ class Fanout:
         if not batch:
             return
         await self._deliver(batch)
-        metrics.FANOUT_BATCHES.inc()
-        metrics.FANOUT_MESSAGES.inc(len(batch))
-        handed, published_at, self.handed, self.oldest_published_at = self.handed, self.oldest_published_at, 0, None
-        metrics.WS_DELIVERIES.inc(handed)
-        if published_at is not None:
-            metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - published_at))
+        metrics.fanout_batch(len(batch), self.handed, self.oldest_published_at)
+        self.handed, self.oldest_published_at = 0, None
 
     def _note(self, group: str, decoded: dict[str, Any]) -> None:
         """Note a message for the batch's metrics, and take its publish time off (members never see it)."""
