@@ -32,8 +32,9 @@ WS_SUBSCRIPTIONS = Gauge(
     'or topic "system".', ["kind"], multiprocess_mode="livesum",
 )
 WS_CLOSES = Counter(
-    "paperpipeline_ws_closes", "WebSocket connections closed, by close code and by who closed them "
-    '("server": after an error, e.g. 4011 too slow; "peer": the client or the network).', ["code", "by"],
+    "paperpipeline_ws_closes", "WebSocket connections ended, by the close code the server saw and the error the "
+    'server closed them for (reason="too_slow": slow clients; "none": the client, the network or a shutdown).',
+    ["code", "reason"],
 )
 WS_ERRORS = Counter("paperpipeline_ws_errors", "Error replies sent to clients, by error code.", ["code"])
 WS_RATE_LIMIT_HITS = Counter(

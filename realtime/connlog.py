@@ -79,7 +79,8 @@ def closed(code: int | None, reason: str | None) -> None:
     """The connection ended: its close code and, when the server closed it, the error code why (None: the client
     or the network ended it)."""
     logger.info("ws.close", extra={"close_code": code, "reason": reason})
-    metrics.WS_CLOSES.labels(close_code_label(code), "peer" if reason is None else "server").inc()
+    # By the reason too: a client too slow to read the server's 4011 close frame ends with 1006 all the same.
+    metrics.WS_CLOSES.labels(close_code_label(code), reason or "none").inc()
 
 
 def close_code_label(code: int | None) -> str:

@@ -145,12 +145,12 @@ async def test_metrics_move_as_papers_are_processed_and_add_up_over_every_proces
         assert after.value("paperpipeline_metrics_source_up", source="broker") == 1
 
         # The client leaves: its close is counted by code, and nothing is open any more.
-        closes = after.value("paperpipeline_ws_closes_total", code="1000", by="peer")
+        closes = after.value("paperpipeline_ws_closes_total", code="1000", reason="none")
         await ws.close()
         closed = await asyncio.to_thread(
             scrape_until, scraped_url,
-            lambda s: s.value("paperpipeline_ws_closes_total", code="1000", by="peer") > closes)
-        assert closed.value("paperpipeline_ws_closes_total", code="1000", by="peer") == closes + 1, closed.text
+            lambda s: s.value("paperpipeline_ws_closes_total", code="1000", reason="none") > closes)
+        assert closed.value("paperpipeline_ws_closes_total", code="1000", reason="none") == closes + 1, closed.text
         assert closed.value("paperpipeline_ws_connections", state="authenticated") == 0
         assert closed.value("paperpipeline_ws_subscriptions", kind="papers") == 0
 

@@ -235,10 +235,13 @@ def test_events_published_by_type_and_failures(settings):
     assert sample("paperpipeline_bus_publish_failures_total") == failures + 1
 
 
-def test_closes_are_counted_by_a_bounded_code_and_who_closed():
-    before = sample("paperpipeline_ws_closes_total", code="4011", by="server")
-    connlog.closed(4011, "too_slow")
-    assert sample("paperpipeline_ws_closes_total", code="4011", by="server") == before + 1
+def test_closes_are_counted_by_a_bounded_code_and_the_reason_the_server_closed_them():
+    before = sample("paperpipeline_ws_closes_total", code="1006", reason="too_slow")
+    connlog.closed(1006, "too_slow")  # the server closed it with 4011; the client never answered the close
+    assert sample("paperpipeline_ws_closes_total", code="1006", reason="too_slow") == before + 1
+    before = sample("paperpipeline_ws_closes_total", code="other", reason="none")
+    connlog.closed(4567, None)
+    assert sample("paperpipeline_ws_closes_total", code="other", reason="none") == before + 1
     assert [connlog.close_code_label(code) for code in (1000, 1006, 4008, 4567, 3000, None)] == \
         ["1000", "1006", "4008", "other", "other", "none"]
     hits = sample("paperpipeline_ws_rate_limit_hits_total", limit="rate_limited")
