@@ -23,7 +23,6 @@ import os
 import re
 from typing import Any
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
@@ -34,7 +33,7 @@ from redis.backoff import NoBackoff
 
 from papers import selectors
 
-from . import heartbeat, metrics
+from . import heartbeat, metrics, redis_clients
 
 PATH = "/metrics"
 PROXY_HEADERS = (b"x-forwarded-for", b"x-real-ip", b"forwarded")
@@ -93,8 +92,9 @@ def queue_names() -> list[str]:
 async def _broker_figures() -> dict[str, Any]:
     """Queue depths and workers alive, from the broker's Redis on one short-lived connection."""
     timeout = settings.HEALTH_CHECK_TIMEOUT
-    client = aioredis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=timeout,
-                                     socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0, supported_errors=()))
+    client = redis_clients.async_client(settings.BROKER_REDIS_URL, socket_timeout=timeout,
+                                        socket_connect_timeout=timeout,
+                                        retry=Retry(NoBackoff(), 0, supported_errors=()))
     async with client:
         depths = {name: int(await client.llen(name)) for name in queue_names()}
         return {"queues": depths, "workers": await heartbeat.live_workers(client)}

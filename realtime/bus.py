@@ -2,8 +2,9 @@
 
 The contract, which nothing else in the project restates:
 
-- **Which Redis**: `settings.REALTIME_REDIS_URL` (defaults to `REDIS_URL`), one server. Publishers and readers
-  read the same setting, so they can never be split across servers.
+- **Which Redis**: `settings.REALTIME_REDIS_URL` (defaults to `REDIS_URL`), one server, or one master behind
+  Sentinel (the clients come from paperpipeline/redis_clients.py). Publishers and readers read the same setting,
+  so they can never be split across servers.
 - **Channel**: one pub/sub channel per group, `<REALTIME_BUS_PREFIX>:<group>` (`channel`, `group_of`).
 - **Message**: a dict with a `"type"` key, encoded as MessagePack (`encode`, `decode`), and `"published_at"`,
   the publisher's clock (Unix seconds) when it was published, for the delivery latency metric (the fan-out takes
@@ -33,7 +34,7 @@ from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from paperpipeline import metrics
+from paperpipeline import metrics, redis_clients
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def subscriber() -> aioredis.Redis:
     It never retries or reconnects by itself (a failed call raises at once): the fan-out reconnects under its
     own lock, so a process never holds two pub/sub connections."""
     no_retries = Retry(NoBackoff(), 0, supported_errors=())
-    return aioredis.Redis.from_url(url(), retry=no_retries, socket_connect_timeout=TIMEOUT)
+    return redis_clients.async_client(url(), retry=no_retries, socket_connect_timeout=TIMEOUT)
 
 
 async def aclose() -> None:
@@ -140,7 +141,7 @@ def _sync_client() -> redis.Redis:
     global _client
     with _clients_lock:
         if _client is None:
-            _client = redis.Redis.from_url(url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
+            _client = redis_clients.client(url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
                                            health_check_interval=30)
         return _client
 
@@ -153,7 +154,7 @@ def _async_client() -> aioredis.Redis:
         if client is None:
             for stale in [other for other in _async_clients if other.is_closed()]:
                 del _async_clients[stale]
-            client = _async_clients[loop] = aioredis.Redis.from_url(
+            client = _async_clients[loop] = redis_clients.async_client(
                 url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
             )
         return client

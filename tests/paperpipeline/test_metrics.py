@@ -161,7 +161,7 @@ def make_paper_for_metrics(django_user_model):
 
 
 async def test_a_source_that_does_not_answer_is_left_out_and_said_so(settings):
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.BROKER_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     settings.HEALTH_CHECK_TIMEOUT = 1
     body = await scrape.scrape()
     scraped = families(body)
