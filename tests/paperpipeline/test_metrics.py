@@ -322,3 +322,28 @@ def test_every_metric_the_dashboard_queries_is_one_the_project_defines():
     assert not missing, sorted(missing)
     assert {"paperpipeline_ws_connections", "paperpipeline_papers", "paperpipeline_queue_depth",
             "paperpipeline_ws_delivery_latency_seconds_bucket"} <= dashboard_metrics()
+
+
+# --- a connection's life, through the full ASGI stack (real Redis) ---
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_connection_is_counted_open_subscribed_and_resumed_then_closed(user):
+    from papers.models import PaperStatus
+    from tests.realtime.test_consumer import connected, make_paper, send, set_status
+
+    paper = await make_paper(user)
+    await set_status(paper.pk, PaperStatus.QUEUED)  # one logged event to replay
+    open_ = sample("paperpipeline_ws_connections", state="authenticated")
+    papers = sample("paperpipeline_ws_subscriptions", kind="paper")
+    replayed = sample("paperpipeline_ws_replayed_events_total")
+    closes = sample("paperpipeline_ws_closes_total", code="1000", reason="none")
+    ws = await connected(user)
+    assert sample("paperpipeline_ws_connections", state="authenticated") == open_ + 1
+    reply = await send(ws, {"type": "subscribe", "paper_id": str(paper.pk), "since": 0})
+    assert reply["recovery"]["replayed"] == 1, reply
+    assert sample("paperpipeline_ws_replayed_events_total") == replayed + 1
+    assert sample("paperpipeline_ws_subscriptions", kind="paper") == papers + 1
+    await ws.disconnect(code=1000)
+    assert sample("paperpipeline_ws_connections", state="authenticated") == open_
+    assert sample("paperpipeline_ws_subscriptions", kind="paper") == papers
+    assert sample("paperpipeline_ws_closes_total", code="1000", reason="none") == closes + 1
