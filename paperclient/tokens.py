@@ -77,7 +77,7 @@ class Tokens:
             status, reply = await asyncio.to_thread(
                 _post_json, f"{self.api_url}/token/refresh/", {"refresh": self.refresh}, self.timeout
             )
-            if status == 200:
+            if status == 200 or status >= 500:
                 return self._accept(status, reply, "refresh")
             if status < 500 and status != 429:
                 self.refresh = None  # refused for good (blacklisted, expired): only the password can help now
@@ -87,6 +87,9 @@ class Tokens:
 
     def _accept(self, status: int, reply: dict, what: str) -> str:
         """Keep the tokens of a successful reply; a refusal is an AuthenticationError (its code, no secrets)."""
+        if status >= 500:
+            # The server (or its proxy) is failing, not refusing: a ConnectionError is retried like a lost socket.
+            raise ConnectionError(f"{what}: HTTP {status}")
         if status != 200 or not isinstance(reply.get("access"), str):
             raise AuthenticationError(f"{what} refused: HTTP {status} {reply.get('code', '')}".strip())
         self.access = reply["access"]

@@ -104,3 +104,9 @@ def test_either_credentials_or_a_token_and_an_http_url():
     with pytest.raises(ValueError):
         PaperClient("ws://h", access="t")
     assert PaperClient("https://h:8443/", access="t").ws_url == "wss://h:8443/ws/papers"
+
+
+async def test_a_failing_server_is_retried_not_taken_for_a_refusal(monkeypatch):
+    monkeypatch.setattr(tokens_module, "_post_json", lambda url, body, timeout: (502, {}))
+    with pytest.raises(ConnectionError):
+        await Tokens("http://h/api", username="alice", password="pw").obtain()
