@@ -79,7 +79,7 @@ class Tokens:
             )
             if status == 200 or status >= 500:
                 return self._accept(status, reply, "refresh")
-            if status < 500 and status != 429:
+            if status != 429:
                 self.refresh = None  # refused for good (blacklisted, expired): only the password can help now
             if not self.username:
                 raise AuthenticationError(f"token refresh refused: HTTP {status} {reply.get('code', '')}".strip())
