@@ -148,9 +148,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     # --- outbound: events and control messages, both from the process's fan-out ---
 
-    def fanout_message(self, message: dict[str, Any]) -> Awaitable[None]:
+    def fanout_message(self, message: dict[str, Any]) -> Awaitable[None] | None:
         """Take one message of a group this connection is in (the fan-out's member interface): the forwarder's
-        coroutine itself, so a delivery runs in one frame fewer."""
+        decision, a plain call; None, or the close of a client too slow, for the fan-out to await."""
         return self.forwarder.take(message)
 
     # --- delivery: the policy is realtime.delivery's, the writing the server's (realtime.transport) ---

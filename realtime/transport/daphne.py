@@ -231,14 +231,17 @@ class DaphneWriter:
     drained), and the direct write of events' shared frames, held and written together while the fan-out
     hands out a batch."""
 
+    # Slots, and the event and the list made only when first needed: one of these lives per connection.
+    __slots__ = ("protocol", "forward", "send", "held", "holding", "paused", "resumed")
+
     def __init__(self, protocol, forward=None):
         self.protocol = protocol
         self.forward = forward  # the producer registered before (Daphne's upgraded HTTP channel), kept informed
         self.send = None  # the application's ASGI send, for messages other than events (bind())
         self.held: list[bytes] | None = None  # frames of the batch being handed out, written by release()
+        self.holding = False  # between hold() and release()
         self.paused = False
-        self.resumed = asyncio.Event()
-        self.resumed.set()
+        self.resumed: asyncio.Event | None = None  # set while not paused; made by the first drained()
 
     @classmethod
     def attach(cls, protocol) -> "DaphneWriter":
@@ -258,17 +261,19 @@ class DaphneWriter:
             return  # closing or closed: Autobahn would refuse the message too
         deflate = protocol._perMessageCompress
         if deflate is None:
-            frame = plain_frame(outbound)
+            frame = outbound.frames.get(PLAIN) or plain_frame(outbound)
         elif deflate.server_no_context_takeover:
             frame = deflated_frame(outbound, deflate.server_max_window_bits)
         else:  # never negotiated by accept_deflate; kept correct for any other accept policy
             self.release()
             protocol.sendMessage(outbound.text.encode())
             return
-        if self.held is not None:
-            self.held.append(frame)
-        else:
+        if not self.holding:
             self._write(frame)
+        elif self.held is None:
+            self.held = [frame]
+        else:
+            self.held.append(frame)
 
     def bind(self, send) -> None:
         """Take the application's ASGI send (realtime.transport.writer_for), through which Daphne sends replies,
@@ -289,18 +294,24 @@ class DaphneWriter:
 
     def hold(self) -> None:
         """Collect frames instead of writing each: one send(2) for a batch of events."""
-        if self.held is None:
-            self.held = []
+        self.holding = True
 
     def release(self) -> None:
         """Write the frames collected since hold(), in order, in one write; anything sent otherwise (replies,
         closes) must call this first."""
-        held, self.held = self.held, None
+        self.holding = False
+        held = self.held
         if held:
-            self._write(held[0] if len(held) == 1 else b"".join(held))
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()  # the list is kept for the next batch
+            self._write(data)
 
     def drained(self):
         """Resolves once Twisted resumed this producer (the socket's buffer drained)."""
+        if self.resumed is None:
+            self.resumed = asyncio.Event()
+            if not self.paused:
+                self.resumed.set()
         return self.resumed.wait()
 
     def _write(self, data: bytes) -> None:
@@ -314,19 +325,22 @@ class DaphneWriter:
 
     def pauseProducing(self) -> None:
         self.paused = True
-        self.resumed.clear()
+        if self.resumed is not None:
+            self.resumed.clear()
         if self.forward is not None:
             self.forward.pauseProducing()
 
     def resumeProducing(self) -> None:
         self.paused = False
-        self.resumed.set()
+        if self.resumed is not None:
+            self.resumed.set()
         if self.forward is not None:
             self.forward.resumeProducing()
 
     def stopProducing(self) -> None:
         self.paused = False
-        self.resumed.set()
+        if self.resumed is not None:
+            self.resumed.set()
         if self.forward is not None:
             self.forward.stopProducing()
 
