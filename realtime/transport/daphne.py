@@ -236,11 +236,10 @@ class DaphneWriter:
     hands out a batch."""
 
     # Slots, and the event and the list made only when first needed: one of these lives per connection.
-    __slots__ = ("protocol", "forward", "send", "held", "holding", "paused", "resumed")
+    __slots__ = ("protocol", "send", "held", "holding", "paused", "resumed")
 
-    def __init__(self, protocol, forward=None):
+    def __init__(self, protocol):
         self.protocol = protocol
-        self.forward = forward  # the producer registered before (Daphne's upgraded HTTP channel), kept informed
         self.send = None  # the application's ASGI send, for messages other than events (bind())
         self.held: list[bytes] | None = None  # frames of the batch being handed out, written by release()
         self.holding = False  # between hold() and release()
@@ -249,12 +248,15 @@ class DaphneWriter:
 
     @classmethod
     def attach(cls, protocol) -> "DaphneWriter":
-        """Register as the transport's producer, taking over (and forwarding to) the one already there."""
+        """Register as the transport's producer in place of the one there, Daphne's upgraded HTTP channel.
+
+        That channel produces nothing once upgraded: its request is never finished, and Twisted's HTTPChannel then
+        passes pause and resume only to a request's producer, which a WebSocket never registers. Keeping it
+        informed kept it alive too, with its request and headers (~3 KiB per connection)."""
         transport = protocol.transport
-        previous = transport.producer
-        if previous is not None:
+        if transport.producer is not None:
             transport.unregisterProducer()
-        writer = cls(protocol, forward=previous)
+        writer = cls(protocol)
         transport.registerProducer(writer, True)
         return writer
 
@@ -331,22 +333,16 @@ class DaphneWriter:
         self.paused = True
         if self.resumed is not None:
             self.resumed.clear()
-        if self.forward is not None:
-            self.forward.pauseProducing()
 
     def resumeProducing(self) -> None:
         self.paused = False
         if self.resumed is not None:
             self.resumed.set()
-        if self.forward is not None:
-            self.forward.resumeProducing()
 
     def stopProducing(self) -> None:
         self.paused = False
         if self.resumed is not None:
             self.resumed.set()
-        if self.forward is not None:
-            self.forward.stopProducing()
 
 
 def write_through(transport, data: bytes) -> None:
