@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .logs import json_line
 from .redis_server import die_with_parent, redacted, start_redis_server
 from .security import prepare_https_setting
 
@@ -30,7 +31,8 @@ RESTART_DELAY, RESTART_DELAY_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 def process_commands(*, port: str, host: str = "127.0.0.1", concurrency: str = "2") -> dict[str, list[str]]:
     """The long-running processes of the system, by name (end-to-end tests start the same ones)."""
     python = sys.executable
-    celery = [python, "-m", "celery", "-A", "paperpipeline"]
+    # With JSON logs, no start-up banner: every line a worker or beat writes is then one JSON object.
+    celery = [python, "-m", "celery", "-A", "paperpipeline", *(["--quiet"] if _json_logs() else [])]
     return {
         "daphne": [python, "-m", "realtime.server", "-b", host, "-p", port, "paperpipeline.asgi:application"],
         "worker": [*celery, "worker", "-Q", "papers", "-n", f"papers-{port}@%h", "-c", concurrency, "-l", "INFO"],
@@ -40,9 +42,14 @@ def process_commands(*, port: str, host: str = "127.0.0.1", concurrency: str = "
     }
 
 
+def _json_logs() -> bool:
+    """Whether LOG_FORMAT asks every process, this one included, for JSON lines."""
+    return os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json"
+
+
 def log(message: str) -> None:
-    """One line of the launcher's own output, among its children's."""
-    print(f"[launcher] {message}", flush=True)
+    """One line of the launcher's own output, among its children's (a JSON object with LOG_FORMAT=json)."""
+    print(json_line(message, logger="paperpipeline.launcher") if _json_logs() else f"[launcher] {message}", flush=True)
 
 
 @dataclass
@@ -91,7 +98,9 @@ class Launcher:
         try:
             if not self._start_all():
                 return 1
-            if self.stop_signal is None:
+            if self.stop_signal is None and _json_logs():
+                log("running")
+            elif self.stop_signal is None:
                 port, host = os.environ.get("PORT", "8000"), os.environ.get("HOST", "127.0.0.1")
                 print(
                     f"\nPaper pipeline is running at http://{host}:{port}/ (WebSocket ws://{host}:{port}/ws/papers)\n"
