@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paperpipeline.settings")
 os.environ.setdefault("WS_MAX_CONNECTIONS_PER_USER", "1000000")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("PAPERPIPELINE_VAR_DIR", tempfile.mkdtemp(prefix="fanout-micro-"))
 
 
