@@ -4,18 +4,23 @@
 import cytoscape from "../vendor/cytoscape/cytoscape.esm.min.mjs";
 import { el } from "./ui.js";
 
-const COLORS = { MODEL: "#2f6fed", DATASET: "#11804a", METRIC: "#a86400", TASK: "#8e44ad", METHOD: "#b3261e" };
+// Node colours are graph.css's (--graph-MODEL, ...), so the legend and the canvas cannot disagree.
+const css = getComputedStyle(document.documentElement);
+const colorOf = (type) => css.getPropertyValue(`--graph-${type}`).trim() || "#5d6679";
 const STYLE = [
-  { selector: "node", style: { "background-color": (n) => COLORS[n.data("type")] || "#5d6679", label: "data(label)",
-    "font-size": 11, "text-valign": "bottom", "text-margin-y": 3, width: 18, height: 18, color: "#1c2230",
+  { selector: "node", style: { "background-color": (n) => colorOf(n.data("type")), label: "data(label)",
+    "font-size": 13, "text-valign": "bottom", "text-margin-y": 3, width: 18, height: 18, color: "#1c2230",
     "text-wrap": "ellipsis", "text-max-width": 120 } },
   { selector: "node[?key]", style: { width: 26, height: 26, "border-width": 2, "border-color": "#7a5600" } },
   { selector: "edge", style: { width: 1.5, "line-color": "#9aa3b5", "target-arrow-color": "#9aa3b5",
-    "target-arrow-shape": "triangle", "curve-style": "bezier", label: "data(label)", "font-size": 8,
-    color: "#5d6679", "text-rotation": "autorotate" } },
+    "target-arrow-shape": "triangle", "curve-style": "bezier" } },
+  // Only the chosen arrow is labelled: the list names them all, and labels on every arrow overlap.
   { selector: "edge.active", style: { width: 3.5, "line-color": "#2f6fed", "target-arrow-color": "#2f6fed",
-    color: "#1c2230", "z-index": 9 } },
+    label: "data(label)", "font-size": 12, color: "#1c2230", "text-rotation": "autorotate",
+    "text-background-color": "#ffffff", "text-background-opacity": 0.85, "z-index": 9 } },
 ];
+const LAYOUT = { name: "cose", animate: false, fit: true, padding: 24, nodeDimensionsIncludeLabels: true,
+  componentSpacing: 40, idealEdgeLength: () => 60, randomize: false };
 const EVIDENCE_DELAY = 300; // ms: one read of the relationships for a burst of relationship_extracted events
 
 export function startGraph(stream, paperId) {
@@ -36,7 +41,7 @@ export function startGraph(stream, paperId) {
 
   function relayout() {
     clearTimeout(layoutTimer);
-    layoutTimer = setTimeout(() => cy.layout({ name: "cose", animate: false, fit: true, padding: 24 }).run(), 150);
+    layoutTimer = setTimeout(() => cy.layout(LAYOUT).run(), 150);
   }
 
   function addNode({ entity_id, entity_type, entity_name, key }) {
@@ -59,7 +64,7 @@ export function startGraph(stream, paperId) {
     }
     cy.add({ group: "edges", data: { id: r.relationship_id, source: r.source_id, target: r.target_id,
       label: r.relationship_type.toLowerCase().replace("_", " ") } });
-    const button = el("button", { type: "button", "data-relationship-id": r.relationship_id,
+    const button = el("button", { type: "button", "data-edge-id": r.relationship_id,
       "aria-describedby": "graph-evidence" });
     for (const type of ["focus", "mouseenter"]) button.addEventListener(type, () => show(r.relationship_id));
     list.append(el("li", {}, button));
@@ -69,7 +74,7 @@ export function startGraph(stream, paperId) {
   }
 
   function render(r) {
-    const button = list.querySelector(`[data-relationship-id="${r.relationship_id}"]`);
+    const button = list.querySelector(`[data-edge-id="${r.relationship_id}"]`);
     button?.replaceChildren(describe(r), " ", el("span", { class: "kind" }, `· ${Math.round(r.confidence * 100)}%`));
     if (active === r.relationship_id) show(active);
   }
@@ -80,7 +85,7 @@ export function startGraph(stream, paperId) {
     cy.edges(".active").removeClass("active");
     cy.getElementById(id).addClass("active");
     for (const b of list.querySelectorAll("button.active")) b.classList.remove("active");
-    list.querySelector(`[data-relationship-id="${id}"]`)?.classList.add("active");
+    list.querySelector(`[data-edge-id="${id}"]`)?.classList.add("active");
     active = id;
     const evidence = r.evidence === undefined ? "Reading the evidence…" : r.evidence ? `“${r.evidence}”` : "No sentence recorded.";
     panel.replaceChildren(el("strong", {}, describe(r)), el("br"), evidence);

@@ -110,3 +110,11 @@ def test_paper_page_carries_the_graph_with_each_relationships_evidence(user, pro
     squad = next(e for e in graph["edges"] if stored[e["relationship_id"]].target.name == "SQuAD")
     assert (squad["metric"], squad["score"], squad["relationship_type"]) == ("F1", "91.2", "EVALUATED_ON")
     assert squad["source_id"] == str(stored[squad["relationship_id"]].source_id)
+
+
+def test_the_relationships_api_gives_the_evidence_the_graph_reads(user, api, process):
+    paper = process(user, "Mine")
+    rows = api.get(f"/api/papers/{paper.pk}/relationships/").json()
+    stored = dict(Relationship.objects.filter(paper=paper).values_list("id", "evidence"))
+    assert {row["id"]: row["evidence"] for row in rows} == {str(pk): evidence for pk, evidence in stored.items()}
+    assert "91.2 F1 on SQuAD" in [row["evidence"] for row in rows]
