@@ -119,3 +119,17 @@ def test_the_library_lists_a_processed_papers_models_and_datasets_with_links(bro
     page.screenshot(path=SCREENSHOTS / "library.png", full_page=True)
     pair.get_by_role("link", name="mine").click()
     expect(page.locator("#paper")).to_have_attribute("data-paper-id", mine["id"])
+
+
+def test_the_graph_card_fits_a_phone(page, browser_system, alice):
+    session = api_session(browser_system, "alice", "pw-alice-123")
+    paper = upload(session, browser_system, "phone-graph.txt", SAMPLE_TEXT)
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, browser_system, "alice", "pw-alice-123")
+    page.goto(f"{browser_system.base_url}/papers/{paper['id']}/")
+    expect(page.locator("#status")).to_have_text("completed", timeout=PAPER_TIMEOUT)
+    card = page.locator("section").filter(has=page.locator("#graph"))
+    expect(page.locator("#graph-edges button").first).to_be_visible()
+    box = card.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    card.screenshot(path=SCREENSHOTS / "paper-graph-390.png")
