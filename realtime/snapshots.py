@@ -20,16 +20,15 @@ class PaperState:
 
 def _visible_paper_state_sync(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
     """Snapshot, and with `since` the missed events, of a paper the user may see; None if missing or not theirs."""
-    paper = selectors.paper_state_get(user=user, paper_id=paper_id)  # state and its seq in one statement
-    if paper is None:
-        return None
-    snapshot = selectors.paper_snapshot(paper=paper)
+    # One statement each way: the state, its seq and the missed events describe the same moment.
     if since is None:
-        return PaperState(snapshot=snapshot, owner_id=paper.owner_id)
-    missed, recovery = selectors.paper_recovery(
-        paper_id=paper.pk, since=since, up_to=snapshot["seq"], limit=replay_limit
-    )
-    return PaperState(snapshot=snapshot, owner_id=paper.owner_id, missed=missed, recovery=recovery)
+        paper = selectors.paper_state_get(user=user, paper_id=paper_id)
+        return None if paper is None else PaperState(selectors.paper_snapshot(paper=paper), paper.owner_id)
+    found = selectors.paper_state_since(user=user, paper_id=paper_id, since=since, limit=replay_limit)
+    if found is None:
+        return None
+    paper, missed, recovery = found
+    return PaperState(selectors.paper_snapshot(paper=paper), paper.owner_id, missed=missed, recovery=recovery)
 
 
 visible_paper_state = database_sync_to_async(_visible_paper_state_sync)
