@@ -23,7 +23,7 @@ same prefix, and reached through the same pooled clients (`client`, `aclient`).
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds: a publisher waits no longer than this for Redis (it never holds up a commit for long).
 TIMEOUT = 5
+# Connections of a process's (a loop's) client for plain keys.
+KEY_CONNECTIONS = 20
 
 
 def url() -> str:
@@ -114,11 +116,13 @@ def subscriber() -> aioredis.Redis:
 
 
 async def aclose() -> None:
-    """Close the running loop's publishing connections (at shutdown, or when a test's loop ends)."""
+    """Close the running loop's publishing and key connections (at shutdown, or when a test's loop ends)."""
+    loop = asyncio.get_running_loop()
     with _clients_lock:
-        client = _async_clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
+        clients = [registry.pop(loop, None) for registry in (_async_clients, _key_clients)]
+    for client in clients:
+        if client is not None:
+            await client.aclose()
 
 
 def _label(message: dict[str, Any]) -> str:
@@ -129,6 +133,7 @@ def _label(message: dict[str, Any]) -> str:
 _clients_lock = threading.Lock()
 _client: redis.Redis | None = None
 _async_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+_key_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
 
 def client() -> redis.Redis:
@@ -137,8 +142,11 @@ def client() -> redis.Redis:
 
 
 def aclient() -> aioredis.Redis:
-    """The running loop's pooled client of the bus's Redis, for async code."""
-    return _async_client()
+    """The running loop's client for plain keys: at most KEY_CONNECTIONS connections, for which callers wait
+    (a reconnect storm's thousand lookups at once queue for them instead of failing past redis-py's cap)."""
+    return _loop_client(_key_clients, lambda: aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        url(), max_connections=KEY_CONNECTIONS, timeout=TIMEOUT, socket_timeout=TIMEOUT,
+        socket_connect_timeout=TIMEOUT, health_check_interval=30)))
 
 
 def _sync_client() -> redis.Redis:
@@ -152,14 +160,19 @@ def _sync_client() -> redis.Redis:
 
 
 def _async_client() -> aioredis.Redis:
-    """The running loop's client for async publishing (an asyncio connection belongs to one loop)."""
+    """The running loop's client for async publishing."""
+    return _loop_client(_async_clients, lambda: aioredis.Redis.from_url(
+        url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30))
+
+
+def _loop_client(registry: dict[asyncio.AbstractEventLoop, aioredis.Redis],
+                 make: Callable[[], aioredis.Redis]) -> aioredis.Redis:
+    """The running loop's client in `registry`, made on first use (an asyncio connection belongs to one loop)."""
     loop = asyncio.get_running_loop()
     with _clients_lock:
-        client = _async_clients.get(loop)
+        client = registry.get(loop)
         if client is None:
-            for stale in [other for other in _async_clients if other.is_closed()]:
-                del _async_clients[stale]
-            client = _async_clients[loop] = aioredis.Redis.from_url(
-                url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
-            )
+            for stale in [other for other in registry if other.is_closed()]:
+                del registry[stale]
+            client = registry[loop] = make()
         return client

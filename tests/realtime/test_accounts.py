@@ -1,6 +1,8 @@
 """Token checks without a database query per connect: the account facts come from the Redis cache, and every
 revocation (deactivation, deletion, password change) still refuses the token at once."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -121,4 +123,13 @@ async def test_an_entry_cached_by_a_read_that_raced_a_change_is_never_used(user,
     monkeypatch.setattr(accounts, "_account_from_database", counted)
     await accounts.account_get(user.pk)
     await accounts.account_get(user.pk)
-    assert [int(i) for i in database_reads] == [user.pk, user.pk]  # the second read's entry is current: the third used it
+    assert [int(i) for i in database_reads] == [user.pk, user.pk]  # the third used the second read's entry
+
+
+async def test_a_storm_of_lookups_waits_for_redis_connections_instead_of_failing(user, database_reads, caplog):
+    """More lookups at once than redis-py lets a pool open (100): they queue for the key client's connections."""
+    first = await accounts.account_get(user.pk)
+    found = await asyncio.gather(*(accounts.account_get(user.pk) for _ in range(500)))
+    assert found == [first] * 500
+    assert len(database_reads) == 1  # every other one from the cache
+    assert not [r for r in caplog.records if r.name == "realtime.accounts"]

@@ -1,4 +1,4 @@
-"""What a paper subscription starts with costs one query: the snapshot, and with `since` the replay, in one statement."""
+"""What a paper subscription starts with costs one query: the snapshot, and with `since` the replay, at once."""
 
 import pytest
 
