@@ -5,6 +5,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
@@ -48,6 +49,13 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' websocket_disconnect without its thread hop to close stale database connections (see
+        dispatch; in a reconnect storm those hops queue with the subscribes' queries) and with no channel-layer
+        group to leave."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def connect(self) -> None:
         """Accept, taking the Django session's user when the browser has one; otherwise await a token."""
