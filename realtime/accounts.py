@@ -10,6 +10,7 @@ or one whose increment Redis lost leaves stale. A token the cache would refuse i
 database before it is refused, so a stale entry can never lock a valid token out.
 """
 
+import asyncio
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -81,7 +82,7 @@ async def account_get(user_id: Any, *, fresh: bool = False) -> Account | None:
     """The user's account facts (None: no such user), from the cache unless `fresh`; cached when read."""
     generation = None
     try:
-        generation, cached = await bus.aclient().mget(_generation_key(user_id), _account_key(user_id))
+        generation, cached = await _batch().read(str(user_id))
         if cached is not None and not fresh:
             entry = json.loads(cached)
             if entry["generation"] == _text(generation):
@@ -97,12 +98,74 @@ async def account_get(user_id: Any, *, fresh: bool = False) -> Account | None:
     return account
 
 
+class CacheReads:
+    """The cache reads asked for during one turn of the event loop, sent to Redis together as one MGET: a
+    reconnect storm's thousands of token checks cost a few round trips, not one (and one pooled connection)
+    each; checks of the same user in one turn share the answer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.waiting: dict[str, list[asyncio.Future]] | None = None
+        self.sending: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+
+    def read(self, user_id: str) -> asyncio.Future:
+        """A future of the user's (generation, cached entry), as Redis holds them (None where absent)."""
+        future = self.loop.create_future()
+        if self.waiting is None:
+            self.waiting = {}
+            self.loop.call_soon(self._send)  # once every task ready in this turn has asked
+        self.waiting.setdefault(user_id, []).append(future)
+        return future
+
+    def _send(self) -> None:
+        waiting, self.waiting = self.waiting, None
+        task = self.loop.create_task(self._mget(waiting))
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
+
+    async def _mget(self, waiting: dict[str, list[asyncio.Future]]) -> None:
+        users = list(waiting)
+        try:
+            values = await bus.aclient().mget([key for user in users for key in (_generation_key(user),
+                                                                                  _account_key(user))])
+        except Exception as error:  # each reader gets it, and asks the database
+            self._fail(waiting, error)
+            return
+        except asyncio.CancelledError:  # the loop is closing
+            self._fail(waiting, RedisError("cache read cancelled"))
+            raise
+        for index, user in enumerate(users):
+            for future in waiting[user]:
+                if not future.done():  # its reader may have gone (the connection closed meanwhile)
+                    future.set_result((values[2 * index], values[2 * index + 1]))
+
+
+    @staticmethod
+    def _fail(waiting: dict[str, list[asyncio.Future]], error: Exception) -> None:
+        for future in (future for futures in waiting.values() for future in futures):
+            if not future.done():
+                future.set_exception(error)
+
+
+_batches: dict[asyncio.AbstractEventLoop, CacheReads] = {}
+
+
+def _batch() -> CacheReads:
+    """This event loop's batcher of cache reads."""
+    loop = asyncio.get_running_loop()
+    batch = _batches.get(loop)
+    if batch is None:
+        for stale in [other for other in _batches if other.is_closed()]:
+            del _batches[stale]
+        batch = _batches[loop] = CacheReads(loop)
+    return batch
+
+
 def _text(value: bytes | None) -> str | None:
     return value.decode() if value is not None else None
 
 
-@database_sync_to_async
-def _account_from_database(user_id: Any) -> Account | None:
+def _account_from_database_sync(user_id: Any) -> Account | None:
     """The account's facts as the database has them now."""
     model = get_user_model()
     row = model._default_manager.filter(**{api_settings.USER_ID_FIELD: user_id}).values(
@@ -111,3 +174,7 @@ def _account_from_database(user_id: Any) -> Account | None:
         return None
     return Account(pk=row["pk"], username=row[model.USERNAME_FIELD], is_active=row["is_active"],
                    is_staff=row["is_staff"], password=get_md5_hash_password(row["password"]))
+
+
+# A read, side by side with others off Channels' one sync thread (see realtime/snapshots.py).
+_account_from_database = database_sync_to_async(_account_from_database_sync, thread_sensitive=False)

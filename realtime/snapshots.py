@@ -31,4 +31,7 @@ def _visible_paper_state_sync(user, paper_id: str, since: int | None, replay_lim
     return PaperState(selectors.paper_snapshot(paper=paper), paper.owner_id, missed=missed, recovery=recovery)
 
 
-visible_paper_state = database_sync_to_async(_visible_paper_state_sync)
+# Off the one thread Channels runs sync code in by default: in a reconnect storm the subscribes' queries run side
+# by side (each thread its own connection, from the pool on PostgreSQL) instead of one after another; they read
+# only, so nothing orders them.
+visible_paper_state = database_sync_to_async(_visible_paper_state_sync, thread_sensitive=False)

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from realtime import accounts
+from realtime import accounts, bus
 from realtime.broadcast import STAFF_PAPERS_GROUP
 from realtime.fanout import fanout
 from realtime.protocol import CLOSE_AUTHENTICATION_FAILED
@@ -133,3 +133,18 @@ async def test_a_storm_of_lookups_waits_for_redis_connections_instead_of_failing
     assert found == [first] * 500
     assert len(database_reads) == 1  # every other one from the cache
     assert not [r for r in caplog.records if r.name == "realtime.accounts"]
+
+
+async def test_the_lookups_of_one_loop_turn_are_one_round_trip(user, other_user, monkeypatch):
+    first = [await accounts.account_get(user.pk), await accounts.account_get(other_user.pk)]
+    client, sent = bus.aclient(), []
+    real = client.mget
+
+    async def counted(*args, **kwargs):
+        sent.append(args)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "mget", counted)
+    found = await asyncio.gather(*(accounts.account_get(u.pk) for u in [user, other_user] * 50))
+    assert found == first * 50
+    assert len(sent) == 1  # one MGET for the hundred checks of two users
