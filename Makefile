@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 CHROMIUM ?= /usr/bin/chromium
+NGINX ?= /usr/sbin/nginx
 
-.PHONY: run test lint bench clean train-extractor eval-extractor
+.PHONY: run test test-deploy lint bench clean train-extractor eval-extractor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +24,17 @@ run: $(STAMP)
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)
+# The deployment test (tests/deploy) runs Debian's nginx in front of the system; install it when it is missing.
+# Only the binary is used: the test runs it in the foreground with a configuration of its own under a temp folder.
+$(NGINX):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
+
+test: $(STAMP) $(CHROMIUM) $(NGINX)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The deployment recipe alone (docs/deployment.md): also part of `make test`.
+test-deploy: $(STAMP) $(NGINX)
+	$(BIN)/python -m pytest tests/deploy $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

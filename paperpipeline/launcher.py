@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .logs import json_line
 from .redis_server import die_with_parent, redacted, start_redis_server
 from .security import prepare_https_setting
 
@@ -36,7 +37,8 @@ def process_commands(*, port: str, host: str = "127.0.0.1", concurrency: str = "
     """The long-running processes of the system, by name (end-to-end tests start the same ones); with `fd`,
     Daphne serves the (IPv4) listening socket it inherits as that file descriptor instead of binding HOST:PORT."""
     python = sys.executable
-    celery = [python, "-m", "celery", "-A", "paperpipeline"]
+    # With JSON logs, no start-up banner: every line a worker or beat writes is then one JSON object.
+    celery = [python, "-m", "celery", "-A", "paperpipeline", *(["--quiet"] if _json_logs() else [])]
     address = ["-b", host, "-p", port] if fd is None else ["--fd", str(fd)]
     return {
         "daphne": [python, "-m", "realtime.server", *address, "paperpipeline.asgi:application"],
@@ -75,9 +77,14 @@ def listening_sockets(host: str, port: int, count: int, backlog: int) -> list[so
     return sockets
 
 
+def _json_logs() -> bool:
+    """Whether LOG_FORMAT asks every process, this one included, for JSON lines."""
+    return os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json"
+
+
 def log(message: str) -> None:
-    """One line of the launcher's own output, among its children's."""
-    print(f"[launcher] {message}", flush=True)
+    """One line of the launcher's own output, among its children's (a JSON object with LOG_FORMAT=json)."""
+    print(json_line(message, logger="paperpipeline.launcher") if _json_logs() else f"[launcher] {message}", flush=True)
 
 
 @dataclass
@@ -127,7 +134,9 @@ class Launcher:
         try:
             if not self._start_all():
                 return 1
-            if self.stop_signal is None:
+            if self.stop_signal is None and _json_logs():
+                log("running")
+            elif self.stop_signal is None:
                 port, host = os.environ.get("PORT", "8000"), os.environ.get("HOST", "127.0.0.1")
                 print(
                     f"\nPaper pipeline is running at http://{host}:{port}/ (WebSocket ws://{host}:{port}/ws/papers)\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from csp import constants as csp
 
-from paperpipeline import keys
+from paperpipeline import keys, logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PAPERPIPELINE_VAR_DIR", BASE_DIR / "var"))
@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI as static files: the schema's browsable page loads nothing from a CDN
     "axes",
     "channels",
     "csp",
@@ -236,10 +238,32 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "papers.api.pagination.LimitOffset",
     "PAGE_SIZE": 50,
     # Every API error answers {"detail": ..., "code": ...} (+ "fields"): docs/protocol.md, "HTTP".
     "EXCEPTION_HANDLER": "papers.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# OpenAPI 3 of the REST API (GET /api/schema/, browsable at /api/schema/ui/): for signed-in users only, like
+# the API it describes (docs/protocol.md, "HTTP").
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Paper Pipeline API",
+    "DESCRIPTION": "Upload papers, follow their processing, read what was extracted. Live events: the WebSocket "
+    "/ws/papers, described by the AsyncAPI document at /api/asyncapi.json (docs/protocol.md).",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",  # JSON Schema itself: the wire events' schemas (realtime.schemas) go in unchanged
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,  # the upload is a multipart request body, not the paper it returns
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "realtime.openapi.add_paper_event_schemas",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl null: Swagger UI would otherwise send the schema to an outside validator.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": False},
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
@@ -310,11 +334,16 @@ EVENT_RETENTION = timedelta(days=float(os.environ.get("EVENT_RETENTION_DAYS", "7
 # step_progress events during a long step are sent at most this often per paper.
 PROGRESS_MIN_INTERVAL = float(os.environ.get("PROGRESS_MIN_INTERVAL", "0.25"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
-}
+# --- Logs (paperpipeline/logs.py): human-readable lines by default, one JSON object per line with LOG_FORMAT=json ---
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+LOGGING_CONFIG = "paperpipeline.logs.configure"
+LOGGING = logs.logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+
+# --- Health (paperpipeline/health.py): /healthz and /readyz on every web process; worker heartbeats ---
+# Seconds each readiness check may take, and how long one answer is reused (a flood of probes costs one check).
+HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "2"))
+HEALTH_CACHE_SECONDS = float(os.environ.get("HEALTH_CACHE_SECONDS", "3"))
+# Each Celery worker's main process reports itself alive this often (a Redis entry lasting three intervals), and,
+# when WORKER_HEARTBEAT_FILE is set, touches that file (%n: the worker's node name) for a supervisor to check.
+WORKER_HEARTBEAT_INTERVAL = float(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "5"))
+WORKER_HEARTBEAT_FILE = os.environ.get("WORKER_HEARTBEAT_FILE", "")

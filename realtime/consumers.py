@@ -9,7 +9,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import limits
+from . import connlog, limits
 from .auth import Identity
 from .background import BackgroundTasks
 from .control import ControlMessages
@@ -61,6 +61,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Accept, taking the Django session's user when the browser has one; otherwise await a token."""
         self.tasks = BackgroundTasks()
         address = (self.scope.get("client") or [None])[0]  # behind a proxy: the proxy's (docs/protocol.md)
+        self.connection_id, self.close_reason = connlog.opened(address), None
         self.identity = Identity(self, address, self.tasks, send=self.send_json, fail=self._fail)
         self.subscriptions = Subscriptions(self)
         self.control = ControlMessages(self.subscriptions, self.identity, self.tasks,
@@ -71,6 +72,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         session_user = self.scope.get("user")
         if session_user is not None and session_user.is_authenticated:
             await self._guarded(self.identity.switch_to_session(session_user, self.scope["session"].session_key))
+            if self.user is not None:
+                connlog.authenticated(self.user, "session")
         if self.user is not None or self.delivery.closing:
             return
         try:
@@ -80,6 +83,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Leave every group this connection joined and stop its timers and tasks."""
+        connlog.closed(code, self.close_reason)
         self.tasks.close()
         self.delivery.stop()
         self.identity.forget()  # first: counts stay right even if Redis fails
@@ -103,6 +107,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
     async def on_authenticate(self, content: dict[str, Any], request_id: Any) -> None:
         """Authenticate with a SimpleJWT access token; the same user keeps its subscriptions, another starts clean."""
         user, expires_at = await self.identity.authenticate(parse_token(content), self._become)
+        connlog.authenticated(user, "token")
         reply = {"type": "authenticated", "user": {"id": user.pk, "username": user.get_username()}}
         if expires_at is not None:
             reply["expires_at"] = format_timestamp(expires_at)
@@ -118,8 +123,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if "paper_id" in target:
             await self.forwarder.subscribe_paper(target["paper_id"], event_types, since,
                                                  lambda reply: self._reply(reply, request_id))
+            connlog.subscribed(target, since=since)
             return
         await self.subscriptions.add_topic(target["topic"], event_types, self.user)
+        connlog.subscribed(target)
         await self._reply({"type": "subscribed", **target, "event_types": listed(event_types)}, request_id)
 
     async def on_unsubscribe(self, content: dict[str, Any], request_id: Any) -> None:
@@ -129,6 +136,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         if not self.subscriptions.has(target):
             raise ProtocolError("not_subscribed", "There is no such subscription on this connection.")
         await self.subscriptions.drop(target, self.user)
+        connlog.unsubscribed(target)
         await self._reply({"type": "unsubscribed", **target}, request_id)
 
     async def on_ping(self, content: dict[str, Any], request_id: Any) -> None:
@@ -202,8 +210,10 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     async def _fail(self, exc: ProtocolError, request_id: Any = None) -> None:
         """Answer with the error; one with a close code is the last message before the close."""
+        connlog.error(exc.code, exc.close)
         if exc.close is not None:
             self.delivery.closing = True
+            self.close_reason = self.close_reason or exc.code
         await self._reply(error_reply(exc.code, exc.message), request_id)
         if exc.close is not None:
             await self.close(code=exc.close)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from .errors import error_response
+from .serializers import ErrorSerializer, TokenPairSerializer
 
 
 def locked_out_response() -> Response:
@@ -35,6 +37,15 @@ class TokenObtainView(TokenObtainPairView):
 
     serializer_class = BoundedTokenObtainPairSerializer
 
+    @extend_schema(
+        summary="Log in: get an access and a refresh token",
+        responses={
+            200: TokenPairSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A missing or over-long field."),
+            401: OpenApiResponse(ErrorSerializer, description="Wrong credentials or an inactive account."),
+            429: OpenApiResponse(ErrorSerializer, description="Locked out (`locked_out`, with Retry-After)."),
+        },
+    )
     def post(self, request, *args, **kwargs):
         try:
             return super().post(request, *args, **kwargs)
@@ -65,3 +76,14 @@ class TokenRefreshRotatingView(TokenRefreshView):
     """POST /api/token/refresh/: a new access and refresh token; the old refresh token is blacklisted."""
 
     serializer_class = RevocableTokenRefreshSerializer
+
+    @extend_schema(
+        summary="Refresh: a new access and refresh token; the refresh token sent is blacklisted",
+        responses={
+            200: TokenPairSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A missing field."),
+            401: OpenApiResponse(ErrorSerializer, description="An invalid, expired, blacklisted or revoked token."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)

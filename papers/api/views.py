@@ -3,6 +3,8 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -18,6 +20,8 @@ from ..views import paper_file_response
 from .errors import Conflict
 from .serializers import (
     EntitySerializer,
+    ErrorSerializer,
+    PaperEventPageSerializer,
     PaperEventSerializer,
     PaperSerializer,
     PaperUploadSerializer,
@@ -31,6 +35,21 @@ MAX_SEQ = 2**63 - 1  # the database's bigint
 def _as_api_error(exc: DjangoValidationError, field: str) -> ValidationError:
     """Turn a service's ValidationError into a 400 naming the field, with the service's stable code."""
     return ValidationError({field: [exc.messages[0]]}, code=exc.code or "invalid")
+
+
+ERROR_MEANINGS = {
+    400: "A refused field or value: `fields` names it.",
+    401: "Not authenticated: no, an invalid or an expired token or session.",
+    404: "No such paper, or one the user may not see.",
+    409: "The paper's state refuses the action (`already_active`, `not_active`).",
+    413: "The body is over HTTP_MAX_BODY_BYTES (`request_too_large`).",
+    429: "Locked out after failed logins (`locked_out`, with Retry-After).",
+}
+
+
+def errors(*status_codes: int) -> dict[int, OpenApiResponse]:
+    """The documented error responses of an operation, all in the one error body."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_MEANINGS[code]) for code in status_codes}
 
 
 class FirstRenderer(BaseContentNegotiation):
@@ -50,6 +69,11 @@ class PaperVisible(permissions.BasePermission):
         return selectors.paper_visible_to(request.user, obj.owner_id)
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List papers", responses={200: PaperSerializer(many=True), **errors(401)}),
+    retrieve=extend_schema(summary="Get a paper", responses={200: PaperSerializer, **errors(401, 404)}),
+    destroy=extend_schema(summary="Delete a paper and its file", responses={204: None, **errors(401, 404)}),
+)
 class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Papers of the requesting user (all papers for staff)."""
 
@@ -61,6 +85,11 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         """Only papers the user may see; others are 404, the same as missing."""
         return selectors.paper_list_visible(user=self.request.user)
 
+    @extend_schema(
+        summary="Upload a paper",
+        request={"multipart/form-data": PaperUploadSerializer},
+        responses={201: PaperSerializer, **errors(400, 401, 413)},
+    )
     def create(self, request: Request) -> Response:
         """Upload a paper (multipart: file, optional title) and queue it."""
         upload = PaperUploadSerializer(data=request.data)
@@ -77,21 +106,41 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         """Delete through the service; the file goes once the deletion commits."""
         services.paper_delete(paper=instance)
 
+    @extend_schema(
+        summary="Download the paper's file",
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            (200, "text/plain"): OpenApiTypes.BINARY,
+            **errors(401, 404),
+        },
+    )
     @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer], content_negotiation_class=FirstRenderer)
     def file(self, request: Request, pk=None) -> FileResponse:
         """The uploaded file, as an attachment of a safe type (application/pdf or text/plain)."""
         return paper_file_response(self.get_object())
 
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        summary="List the paper's entities", responses={200: EntitySerializer(many=True), **errors(401, 404)}
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)  # every entity at once: the schema says so too
     def entities(self, request: Request, pk=None) -> Response:
         """Entities extracted from the paper."""
         return Response(EntitySerializer(selectors.entity_list(paper=self.get_object()), many=True).data)
 
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        summary="List the paper's relationships",
+        responses={200: RelationshipSerializer(many=True), **errors(401, 404)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
     def relationships(self, request: Request, pk=None) -> Response:
         """Relationships extracted from the paper."""
         return Response(RelationshipSerializer(selectors.relationship_list(paper=self.get_object()), many=True).data)
 
+    @extend_schema(
+        summary="Page the paper's event log",
+        parameters=[OpenApiParameter("since", int, description="Events after this seq (default 0).", required=False)],
+        responses={200: PaperEventPageSerializer, **errors(400, 401, 404)},
+    )
     @action(detail=True, methods=["get"])
     def events(self, request: Request, pk=None) -> Response:
         """The paper's event log after ?since=SEQ (default 0), oldest first, at most 1000 per page."""
@@ -113,11 +162,13 @@ class PaperViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             }
         )
 
+    @extend_schema(summary="Reprocess a paper", request=None, responses={200: PaperSerializer, **errors(401, 404, 409)})
     @action(detail=True, methods=["post"])
     def reprocess(self, request: Request, pk=None) -> Response:
         """Queue a finished, failed or cancelled paper again."""
         return self._lifecycle(services.paper_reprocess)
 
+    @extend_schema(summary="Cancel a paper", request=None, responses={200: PaperSerializer, **errors(401, 404, 409)})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         """Cancel a queued or processing paper."""

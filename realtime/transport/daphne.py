@@ -22,6 +22,7 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import abstract, reactor, tcp
 
+from .. import connlog
 from . import WRITER_EXTENSION, Outbound
 
 # --- startup check: the versions tested, and the private internals relied on ---
@@ -446,6 +447,8 @@ class PaperServer(Server):
         from django.conf import settings
 
         self.http_max_body_bytes = settings.HTTP_MAX_BODY_BYTES
+        if kwargs.get("action_logger") is not None and settings.LOG_FORMAT == "json":
+            kwargs["action_logger"] = connlog.server_action  # the access log as JSON lines, like every other
 
         # Autobahn closes a connection that sends more with 1009 (message too big), before the app sees it.
         kwargs["websocket_max_message_size"] = settings.WS_MAX_MESSAGE_BYTES

@@ -84,7 +84,8 @@ def _wait_http(system: LiveSystem, base_url: str, timeout: float = 30) -> None:
         if any(p.poll() is not None for p in system.processes.values()):
             break
         try:
-            requests.get(f"{base_url}/api/", timeout=1)
+            # Any answer will do: with the HTTPS-only settings it is a redirect to an https:// nobody serves here.
+            requests.get(f"{base_url}/api/", timeout=1, allow_redirects=False)
             return
         except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting up
             time.sleep(0.1)
@@ -107,12 +108,13 @@ def web_command(server: str, port: int) -> list[str] | None:
 @contextlib.contextmanager
 def running_system(
     *, redis_url: str, name: str = "", daphnes: int = 1, workers: int = 1, concurrency: str = "2",
-    only: tuple[str, ...] | None = None, server: str = "daphne", **overrides: str
+    only: tuple[str, ...] | None = None, server: str = "daphne", commands_for=process_commands, **overrides: str
 ):
     """Daphne, a pipeline worker, a system worker and beat, as `make run` starts them, on the test database.
 
     `only` names the processes to start (e.g. ("daphne",)), for tests that need no pipeline.
     `server="uvicorn"` runs the web process (still named "daphne" here) on uvicorn instead of Daphne.
+    `commands_for(port=, concurrency=)` gives the commands by process name (default: the launcher's).
 
     Scale-out: `daphnes` Daphne processes on ports of their own and `workers` pipeline workers (node names
     distinct by port, all on queue "papers"); the system worker and beat run once. The extra processes are
@@ -147,7 +149,7 @@ def running_system(
     try:
         for index, each_port in enumerate(ports):
             wanted = {"daphne": index < daphnes, "worker": index < workers}
-            commands = process_commands(port=str(each_port), concurrency=concurrency)
+            commands = commands_for(port=str(each_port), concurrency=concurrency)
             commands["daphne"] = web_command(server, each_port) or commands["daphne"]
             for process, command in commands.items():
                 if wanted.get(process, index == 0) and (only is None or process in only):
