@@ -51,7 +51,17 @@ SNAPSHOT_FIELDS = ("id", "owner_id", "title", "original_filename", "status", "pr
 
 def paper_state_get(*, user, paper_id: Any) -> Paper | None:
     """paper_get_visible with only what paper_snapshot reads: the lean query every WebSocket subscribe makes."""
-    papers = paper_list_visible(user=user).filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS)
+    return _paper_state(paper_list_visible(user=user), paper_id=paper_id)
+
+
+def paper_state_for_rule(*, paper_id: Any) -> Paper | None:
+    """paper_state_get for whoever may see the paper: the caller applies paper_visible_to to each reader (one read
+    shared by many subscribers)."""
+    return _paper_state(Paper.objects.all(), paper_id=paper_id)
+
+
+def _paper_state(papers: QuerySet[Paper], *, paper_id: Any) -> Paper | None:
+    papers = papers.filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS)
     return _with_last_seq(papers.order_by()).first()
 
 
@@ -101,15 +111,16 @@ def paper_events_since(*, paper_id: Any, since: int = 0, limit: int | None = Non
 Recovery = tuple[list[dict[str, Any]], dict[str, Any]]  # the payloads to replay, and the subscribe reply's "recovery"
 
 
-def paper_state_since(*, user, paper_id: Any, since: int, limit: int) -> tuple[Paper, *Recovery] | None:
-    """paper_state_get for a resuming client, with the logged payloads it missed after `since` and whether they
-    close its gap, all read in one statement (one database snapshot); None if the user may not see the paper.
+def paper_state_since_for_rule(*, paper_id: Any, since: int, limit: int) -> tuple[Paper, *Recovery] | None:
+    """paper_state_for_rule for a resuming client, with the logged payloads it missed after `since` and whether
+    they close its gap, all read in one statement (one database snapshot); None if the paper does not exist. The
+    caller applies paper_visible_to to each reader.
 
     The paper row is joined to its events in (since, since + limit]: one row per missed event (or one row with
     none), each carrying the paper's state, newest seq and oldest retained seq."""
     window = Q(events__seq__gt=since, events__seq__lte=since + limit)
     papers = (
-        paper_list_visible(user=user).filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS).order_by()
+        Paper.objects.filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS).order_by()
         .annotate(missed=FilteredRelation("events", condition=window))
         .annotate(first_seq=Subquery(_event_seqs().order_by("seq")[:1]),
                   missed_seq=F("missed__seq"), missed_payload=F("missed__payload"))

@@ -35,7 +35,6 @@ def test_the_rule_and_the_querysets_agree(people, text_upload, who):
     assert selectors.paper_list_visible(user=user).filter(pk=paper.pk).exists() is EXPECTED[who]
     assert (selectors.paper_get_visible(user=user, paper_id=paper.pk) is not None) is EXPECTED[who]
     assert (selectors.paper_state_get(user=user, paper_id=paper.pk) is not None) is EXPECTED[who]
-    assert (selectors.paper_state_since(user=user, paper_id=paper.pk, since=0, limit=10) is not None) is EXPECTED[who]
 
 
 def test_nobody_is_nobodys_owner():
