@@ -8,6 +8,8 @@ import time
 import structlog
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_ready
+from celery.worker.consumer import Consumer
+from kombu.common import ignore_errors
 
 from . import heartbeat
 
@@ -48,6 +50,28 @@ def _say_as_json_line(msg: str, f=sys.__stderr__) -> None:
         os.write(f.fileno(), (json_line(msg.strip(), logger="celery.worker", level="warning") + "\n").encode())
     except (OSError, ValueError):
         pass  # a notice lost must never stop the shutdown that printed it
+
+
+class BrokerLossConsumer(Consumer):
+    """Celery's consumer, surviving the loss of the broker while an acks_late task runs (a Redis restart, a
+    Sentinel failover); settings.CELERY_WORKER_CONSUMER names it.
+
+    On a lost connection Celery 5.7 first collects it, which detaches its kombu transport, and then closes it.
+    With a task still running, the Redis transport then needs the detached transport twice, and its
+    AttributeError, which nothing catches, stops the worker: in the close, to requeue the unacknowledged message,
+    and when the task ends, to acknowledge it on the lost connection's channel. So: close first, while the
+    transport is attached (kombu's requeue fails on a lost Redis and the message stays unacknowledged in Redis),
+    and attach it again after, so the acknowledgement connects afresh (to the new master) and removes it.
+    """
+
+    def on_connection_error_after_connected(self, exc):
+        lost = self.connection
+        transport = lost.transport if lost is not None else None
+        if lost is not None:
+            ignore_errors(lost, lost.close)
+        super().on_connection_error_after_connected(exc)
+        if transport is not None:
+            transport.client = lost
 
 
 @worker_ready.connect

@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 
 from realtime.health import fanout_round_trip
 
-from . import heartbeat
+from . import heartbeat, redis_clients
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ async def check_database() -> dict[str, Any]:
 def _redis(url: str) -> aioredis.Redis:
     """A client for one check: a fresh connection, no retries, the check's timeout."""
     timeout = settings.HEALTH_CHECK_TIMEOUT
-    return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                   retry=Retry(NoBackoff(), 0, supported_errors=()))
+    return redis_clients.async_client(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                      retry=Retry(NoBackoff(), 0, supported_errors=()))
 
 
 def check_redis(url: str) -> Callable[[], Awaitable[dict[str, Any]]]:
@@ -72,7 +72,7 @@ def check_redis(url: str) -> Callable[[], Awaitable[dict[str, Any]]]:
 
 async def check_workers() -> dict[str, Any]:
     """At least one Celery worker's report is current (in the broker's Redis)."""
-    async with _redis(settings.CELERY_BROKER_URL) as client:
+    async with _redis(settings.BROKER_REDIS_URL) as client:
         alive = await heartbeat.live_workers(client)
     if alive < 1:
         raise LookupError("no worker reported itself alive")
@@ -86,8 +86,8 @@ async def check_fanout() -> dict[str, Any]:
 
 def checks() -> dict[str, Callable[[], Awaitable[dict[str, Any]]]]:
     """The readiness checks by name; a separate Redis for the realtime bus gets a check of its own."""
-    named = {"database": check_database, "redis": check_redis(settings.CELERY_BROKER_URL)}
-    if settings.REALTIME_REDIS_URL != settings.CELERY_BROKER_URL:
+    named = {"database": check_database, "redis": check_redis(settings.BROKER_REDIS_URL)}
+    if settings.REALTIME_REDIS_URL != settings.BROKER_REDIS_URL:
         named["realtime_redis"] = check_redis(settings.REALTIME_REDIS_URL)
     named["workers"] = check_workers
     named["fanout"] = check_fanout

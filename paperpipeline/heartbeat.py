@@ -50,6 +50,8 @@ def _bootstep():
     from celery.utils.nodenames import node_format
     from django.conf import settings
 
+    from . import redis_clients
+
     class Heartbeat(bootsteps.StartStopStep):
         """Report this worker alive on the worker's timer, and withdraw the report when it stops."""
 
@@ -62,7 +64,7 @@ def _bootstep():
             self.file = Path(node_format(settings.WORKER_HEARTBEAT_FILE, worker.hostname)) \
                 if settings.WORKER_HEARTBEAT_FILE else None
             timeout = min(self.interval, settings.HEALTH_CHECK_TIMEOUT)
-            self.redis = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=timeout,
+            self.redis = redis_clients.client(settings.BROKER_REDIS_URL, socket_timeout=timeout,
                                               socket_connect_timeout=timeout)
             self.report = self.redis.register_script(_REPORT)
             self.healthy = True

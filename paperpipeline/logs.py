@@ -23,11 +23,14 @@ FORMATS = ("plain", "json")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}(?:\.[A-Za-z0-9_\-]*){0,2}")
 # The password of a URL's userinfo (redis://:secret@host, postgres://user:secret@host).
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s/]+@")
+# The sentinels' password of a Sentinel URL (redis+sentinel://…?sentinel_password=secret).
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]sentinel_password=)[^&\s]+")
 
 
 def redact_text(text: str) -> str:
     """The text with JWTs and URL passwords masked."""
-    return _URL_PASSWORD.sub(r"\g<head>:***@", _JWT.sub("[jwt]", text))
+    masked = _URL_PASSWORD.sub(r"\g<head>:***@", _JWT.sub("[jwt]", text))
+    return _QUERY_PASSWORD.sub(r"\g<head>***", masked)
 
 
 def redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:

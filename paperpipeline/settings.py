@@ -8,8 +8,9 @@ from pathlib import Path
 
 import dj_database_url
 from csp import constants as csp
+from django.core.exceptions import ImproperlyConfigured
 
-from paperpipeline import keys, logs
+from paperpipeline import keys, logs, redis_clients
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PAPERPIPELINE_VAR_DIR", BASE_DIR / "var"))
@@ -176,6 +177,16 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # they can never be split across servers. Channels are "<REALTIME_BUS_PREFIX>:<group>".
 REALTIME_REDIS_URL = os.environ.get("REALTIME_REDIS_URL", REDIS_URL)
 REALTIME_BUS_PREFIX = os.environ.get("REALTIME_BUS_PREFIX", "paperpipeline")
+# The Celery broker's Redis (and the workers' liveness reports in it): REDIS_URL's unless CELERY_BROKER_URL says.
+BROKER_REDIS_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# Each may name a master behind Redis Sentinel (redis+sentinel://…); every Redis client of the project is made from
+# them by paperpipeline/redis_clients.py. A malformed one stops start-up here, before any process depends on it.
+for _name, _url in (("REDIS_URL", REDIS_URL), ("REALTIME_REDIS_URL", REALTIME_REDIS_URL),
+                    ("CELERY_BROKER_URL", BROKER_REDIS_URL)):
+    try:
+        redis_clients.check_url(_url)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"{_name}: {_error}") from None
 
 # No CHANNEL_LAYERS: nothing uses a Channels layer. Events and control messages travel on the bus above, and
 # PaperConsumer asks for no layer (Channels gives a consumer none when none is configured), so a connection
@@ -203,7 +214,11 @@ WS_MAX_UNAUTHENTICATED_PER_ADDRESS = int(os.environ.get("WS_MAX_UNAUTHENTICATED_
 WS_MAX_UNAUTHENTICATED = int(os.environ.get("WS_MAX_UNAUTHENTICATED", "2000"))
 
 # --- Celery ---
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# The broker's Redis in kombu's terms (a Sentinel URL becomes kombu's sentinel:// list and master_name). Celery reads
+# a CELERY_BROKER_URL environment variable as is, before the setting; its read and write URLs come before both.
+# No result backend: nothing reads task results.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = redis_clients.celery_broker(BROKER_REDIS_URL)
+CELERY_BROKER_READ_URL = CELERY_BROKER_WRITE_URL = CELERY_BROKER_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "papers"
@@ -216,6 +231,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Reconnects after losing the broker mid-task instead of stopping (a Redis restart or a Sentinel failover).
+CELERY_WORKER_CONSUMER = "paperpipeline.celery:BrokerLossConsumer"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A pool child whose resident memory passed this (KiB) after a task is replaced: a big paper's heap is not kept.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = int(os.environ.get("CELERY_WORKER_MAX_MEMORY_PER_CHILD", str(512 * 1024)))
@@ -347,3 +364,12 @@ HEALTH_CACHE_SECONDS = float(os.environ.get("HEALTH_CACHE_SECONDS", "3"))
 # when WORKER_HEARTBEAT_FILE is set, touches that file (%n: the worker's node name) for a supervisor to check.
 WORKER_HEARTBEAT_INTERVAL = float(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "5"))
 WORKER_HEARTBEAT_FILE = os.environ.get("WORKER_HEARTBEAT_FILE", "")
+
+# --- Metrics (paperpipeline/metrics.py, scrape.py): /metrics on every web process ---
+# A bearer token that lets a scraper in from anywhere; without one only this host's loopback may scrape.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+if METRICS_TOKEN and (len(METRICS_TOKEN) < 32 or not re.fullmatch(r"[\x21-\x7e]+", METRICS_TOKEN)):
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 32 printable characters without spaces "
+        '(python -c "import secrets; print(secrets.token_urlsafe(32))").'
+    )

@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, FilteredRelation, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, FilteredRelation, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from realtime.events import STATUS_CHANGED, format_timestamp, utc_now
 
@@ -195,3 +195,11 @@ def processing_rate_per_minute() -> float:
     window = settings.PROCESSING_RATE_WINDOW
     done = Paper.objects.filter(status=PaperStatus.COMPLETED, completed_at__gte=utc_now() - window).count()
     return round(done / (window.total_seconds() / 60), 3)
+
+
+def paper_counts_by_status() -> dict[str, int]:
+    """How many papers there are in each status, every status named (0 when none): one GROUP BY."""
+    counts = dict.fromkeys(PaperStatus.values, 0)
+    for row in Paper.objects.order_by().values("status").annotate(n=Count("pk")):
+        counts[row["status"]] = row["n"]
+    return counts

@@ -2,13 +2,16 @@
 
 The contract, which nothing else in the project restates:
 
-- **Which Redis**: `settings.REALTIME_REDIS_URL` (defaults to `REDIS_URL`), one server. Publishers and readers
-  read the same setting, so they can never be split across servers.
+- **Which Redis**: `settings.REALTIME_REDIS_URL` (defaults to `REDIS_URL`), one server, or one master behind
+  Sentinel (the clients come from paperpipeline/redis_clients.py). Publishers and readers read the same setting,
+  so they can never be split across servers.
 - **Channel**: one pub/sub channel per group, `<REALTIME_BUS_PREFIX>:<group>` (`channel`, `group_of`).
-- **Message**: a dict with a `"type"` key, encoded as MessagePack (`encode`, `decode`). A paper or system event
-  carries its client JSON, encoded once by the publisher, in `"text"`; MessagePack stores that string as
-  length-prefixed UTF-8, so it is neither escaped on publish nor unescaped per process on read, as a JSON
-  envelope around JSON would be.
+- **Message**: a dict with a `"type"` key, encoded as MessagePack (`encode`, `decode`), and `"published_at"`,
+  the publisher's clock (Unix seconds) when it was published, for the delivery latency metric (the fan-out takes
+  it off before members see the message).
+  A paper or system event carries its client JSON, encoded once by the publisher, in `"text"`; MessagePack
+  stores that string as length-prefixed UTF-8, so it is neither escaped on publish nor unescaped per process on
+  read, as a JSON envelope around JSON would be.
 - **Delivery**: at most once, to the processes subscribed at the moment of the PUBLISH. Nothing is stored:
   the event log in the database is the record, and clients recover missed paper events with `since`.
 
@@ -23,7 +26,8 @@ same prefix, and reached through the same pooled clients (`client`, `aclient`).
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack
@@ -33,12 +37,12 @@ from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from paperpipeline import metrics, redis_clients
+
 logger = logging.getLogger(__name__)
 
 # Seconds: a publisher waits no longer than this for Redis (it never holds up a commit for long).
 TIMEOUT = 5
-# Connections of a process's (a loop's) client for plain keys.
-KEY_CONNECTIONS = 20
 
 
 def url() -> str:
@@ -81,9 +85,14 @@ def decode(data: bytes) -> dict[str, Any]:
     return message
 
 
+def _stamped(message: dict[str, Any]) -> bytes:
+    """A message encoded with its publish time."""
+    return encode({**message, "published_at": time.time()})
+
+
 def publish(groups: Iterable[str], message: dict[str, Any]) -> None:
     """Publish a message to groups from sync code, in one round trip on the process's pooled connection."""
-    data = encode(message)
+    data = _stamped(message)
     try:
         pipe = _sync_client().pipeline(transaction=False)
         for group in groups:
@@ -91,18 +100,20 @@ def publish(groups: Iterable[str], message: dict[str, Any]) -> None:
         pipe.execute()
     except (OSError, redis.RedisError):
         # The event log keeps the event; clients recover it with `since`.
+        metrics.BUS_PUBLISH_FAILURES.inc()
         logger.warning("publishing %s failed", _label(message), exc_info=True)
 
 
 async def apublish(groups: Iterable[str], message: dict[str, Any]) -> None:
     """Publish a message to groups from async code, in one round trip on the running loop's pooled connection."""
-    data = encode(message)
+    data = _stamped(message)
     try:
         async with _async_client().pipeline(transaction=False) as pipe:
             for group in groups:
                 pipe.publish(channel(group), data)
             await pipe.execute()
     except (OSError, redis.RedisError):
+        metrics.BUS_PUBLISH_FAILURES.inc()
         logger.warning("publishing %s failed", _label(message), exc_info=True)
 
 
@@ -112,17 +123,15 @@ def subscriber() -> aioredis.Redis:
     It never retries or reconnects by itself (a failed call raises at once): the fan-out reconnects under its
     own lock, so a process never holds two pub/sub connections."""
     no_retries = Retry(NoBackoff(), 0, supported_errors=())
-    return aioredis.Redis.from_url(url(), retry=no_retries, socket_connect_timeout=TIMEOUT)
+    return redis_clients.async_client(url(), retry=no_retries, socket_connect_timeout=TIMEOUT)
 
 
 async def aclose() -> None:
-    """Close the running loop's publishing and key connections (at shutdown, or when a test's loop ends)."""
-    loop = asyncio.get_running_loop()
+    """Close the running loop's publishing connections (at shutdown, or when a test's loop ends)."""
     with _clients_lock:
-        clients = [registry.pop(loop, None) for registry in (_async_clients, _key_clients)]
-    for client in clients:
-        if client is not None:
-            await client.aclose()
+        client = _async_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def _label(message: dict[str, Any]) -> str:
@@ -133,7 +142,6 @@ def _label(message: dict[str, Any]) -> str:
 _clients_lock = threading.Lock()
 _client: redis.Redis | None = None
 _async_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
-_key_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
 
 def client() -> redis.Redis:
@@ -142,11 +150,8 @@ def client() -> redis.Redis:
 
 
 def aclient() -> aioredis.Redis:
-    """The running loop's client for plain keys: at most KEY_CONNECTIONS connections, for which callers wait
-    (a reconnect storm's thousand lookups at once queue for them instead of failing past redis-py's cap)."""
-    return _loop_client(_key_clients, lambda: aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        url(), max_connections=KEY_CONNECTIONS, timeout=TIMEOUT, socket_timeout=TIMEOUT,
-        socket_connect_timeout=TIMEOUT, health_check_interval=30)))
+    """The running loop's pooled client of the bus's Redis, for async code."""
+    return _async_client()
 
 
 def _sync_client() -> redis.Redis:
@@ -154,25 +159,20 @@ def _sync_client() -> redis.Redis:
     global _client
     with _clients_lock:
         if _client is None:
-            _client = redis.Redis.from_url(url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
+            _client = redis_clients.client(url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
                                            health_check_interval=30)
         return _client
 
 
 def _async_client() -> aioredis.Redis:
-    """The running loop's client for async publishing."""
-    return _loop_client(_async_clients, lambda: aioredis.Redis.from_url(
-        url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30))
-
-
-def _loop_client(registry: dict[asyncio.AbstractEventLoop, aioredis.Redis],
-                 make: Callable[[], aioredis.Redis]) -> aioredis.Redis:
-    """The running loop's client in `registry`, made on first use (an asyncio connection belongs to one loop)."""
+    """The running loop's client for async publishing (an asyncio connection belongs to one loop)."""
     loop = asyncio.get_running_loop()
     with _clients_lock:
-        client = registry.get(loop)
+        client = _async_clients.get(loop)
         if client is None:
-            for stale in [other for other in registry if other.is_closed()]:
-                del registry[stale]
-            client = registry[loop] = make()
+            for stale in [other for other in _async_clients if other.is_closed()]:
+                del _async_clients[stale]
+            client = _async_clients[loop] = redis_clients.async_client(
+                url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
+            )
         return client

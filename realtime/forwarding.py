@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from paperpipeline import metrics
 from papers.selectors import paper_visible_to
 
 from .auth import Identity
@@ -92,6 +93,7 @@ class Forwarder:
 
     async def replay(self, paper_id: str, event_types: frozenset[str] | None, payloads: list[dict[str, Any]]) -> None:
         """Send logged events a resuming client missed; the replay obeys backpressure like live events."""
+        metrics.WS_REPLAYED_EVENTS.inc(len(payloads))  # once per replay, not per event
         for payload in payloads:
             if event_types is None or payload["event_type"] in event_types:
                 await self.delivery.deliver(paper_id, payload["event_type"], Outbound(encode(payload)))

@@ -34,12 +34,14 @@ def readyz(system) -> requests.Response:
     return requests.get(f"{system.base_url}/readyz", timeout=10)
 
 
-def wait_for_readiness(system, status: int, timeout: float = 60) -> requests.Response:
-    """Poll /readyz until it answers with status (readiness is a state to look at, not an event to await)."""
+def wait_for_readiness(system, status: int, timeout: float = 60, workers: int = 0) -> requests.Response:
+    """Poll /readyz until it answers with status (and, when asked, counts that many live workers): readiness is a
+    state to look at, not an event to await; the two workers report themselves independently."""
     deadline = time.monotonic() + timeout
     while True:
         response = readyz(system)
-        if response.status_code == status or time.monotonic() > deadline:
+        alive = response.json()["checks"]["workers"].get("alive", 0) if response.status_code == 200 else 0
+        if (response.status_code == status and alive >= workers) or time.monotonic() > deadline:
             return response
         time.sleep(0.2)
 
@@ -50,7 +52,7 @@ def test_readyz_follows_redis_away_and_back(private_redis, tmp_path):
         redis_url=private_redis["url"], name="health-", HEALTH_CACHE_SECONDS="1", WORKER_HEARTBEAT_INTERVAL="1",
         WORKER_HEARTBEAT_FILE=str(beat_file),
     ) as system:
-        ready = wait_for_readiness(system, 200)
+        ready = wait_for_readiness(system, 200, workers=2)
         assert ready.status_code == 200, (ready.text, system.log_tails())
         body = ready.json()
         assert body["status"] == "ready" and set(body["checks"]) == CHECKS, body

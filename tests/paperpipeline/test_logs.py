@@ -65,6 +65,8 @@ def test_plain_lines_are_human_readable_with_the_same_fields_and_masking():
     ("eyJhbGciOiJIUzI1", "[jwt]"),  # cut short, still masked
     ("postgres://app:pa55@db:5432/x", "postgres://app:***@db:5432/x"),
     ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),  # a port is no password
+    ("redis+sentinel://:pw1@s1:26379,s2:26379/main/0?sentinel_password=pw2",
+     "redis+sentinel://:***@s1:26379,s2:26379/main/0?sentinel_password=***"),
 ])
 def test_redact_text(text, masked):
     assert logs.redact_text(text) == masked

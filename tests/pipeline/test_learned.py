@@ -130,3 +130,55 @@ def test_key_entities_respect_each_type_s_cap():
         for kind, cap in model.salience.max_key.items():
             keys = [e for e in found if e.key and ANNOTATION_TYPE[e.entity_type] == kind]
             assert len(keys) <= cap
+
+
+def candidates_of(text: str, spans: list[tuple[str, str]]) -> list:
+    """Candidates gathered from the given (label, surface) tagger spans of text, without the gazetteer."""
+    from papers.pipeline.learned.candidates import gather
+    from papers.pipeline.learned.tagger import TaggedMention
+
+    document = Document.from_text(text)
+    tagged, position = [], 0
+    for label, surface in spans:  # in the order they occur
+        start = text.index(surface, position)
+        position = start + len(surface)
+        first, last = document.token_at(start), document.token_at(start + len(surface)) - 1
+        tagged.append(TaggedMention(first, last + 1, label, 0.9))
+    return gather(document, tagged, [], {})
+
+
+def test_mixed_case_and_camel_case_acronyms_join_their_long_forms():
+    from papers.pipeline.learned.candidates import _spells, display_name
+
+    assert _spells("BiDAF", "Bi-Directional Attention Flow") and _spells("FPN", "FacePoseNet")
+    assert _spells("CHFusion", "Context-Aware Hierarchical Fusion") and not _spells("LeakGAN", "Leaked Information")
+    text = "We propose Bi-Directional Attention Flow ( BiDAF ) networks . BiDAF wins ."
+    found = candidates_of(text, [("Method", "Bi-Directional Attention Flow"), ("Method", "BiDAF")])
+    assert [display_name(c) for c in found] == ["BiDAF"] and len(found[0].offsets) == 2
+
+
+def test_a_span_run_into_its_acronym_definition_is_cut_and_the_acronym_joined():
+    from papers.pipeline.learned.candidates import display_name
+
+    text = "We call it Context-Aware Hierarchical Fusion ( CHFusion ) . CHFusion is fast ."
+    found = candidates_of(text, [("Method", "Context-Aware Hierarchical Fusion ( CHFusion"), ("Method", "CHFusion")])
+    by_name = {display_name(c): c for c in found}
+    assert "CHFusion" in by_name and "Context-Aware Hierarchical Fusion" in by_name["CHFusion"].surfaces
+
+
+def test_what_follows_a_naming_verb_is_the_name_and_the_title_is_read_in_any_spelling():
+    from papers.pipeline.learned.candidates import clean_surface, features
+
+    assert clean_surface("generative model named Stacked Generative Adversarial Networks") == (
+        "Stacked Generative Adversarial Networks"
+    )
+    assert clean_surface("named entity recognition") == "named entity recognition"
+    text = (
+        "Stacked Generative Adversarial Networks\nAbstract\nWe present a generative model named Stacked Generative "
+        "Adversarial Networks ( SGAN ) . SGAN beats the GAN baseline .\n"
+    )
+    found = candidates_of(text, [
+        ("Method", "generative model named Stacked Generative Adversarial Networks"), ("Method", "GAN baseline"),
+    ])
+    rows = dict(zip([c.acronym or "" for c in found], features(Document.from_text(text), found), strict=True))
+    assert rows["SGAN"]["title_name"] == 1.0 and rows[""]["title_name"] == 0.0

@@ -43,6 +43,11 @@ MAX_OFFSETS_READ = 1000
 MAX_NAME_CHARS = 80
 _STRIP_WORDS = re.compile(r"^(?:(?:the|our|a|an|this|these|their|its|proposed|new|novel)\s+)+", re.IGNORECASE)
 _ACRONYM_AFTER = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z0-9\-]{1,14})\s*\)")
+# A span the tagger ran into the definition: "Context-Aware Hierarchical Fusion ( CHFusion".
+_ACRONYM_INSIDE = re.compile(r"(.+?)\s*\(\s*([A-Za-z][A-Za-z0-9\-]{1,14})\s*\)?$")
+# "a generative model named Stacked GANs": what follows the naming verb is the name ("named entity" is not one).
+_NAMED = re.compile(r"^.+?\s(?:named|called|dubbed|termed|coined)\s+(?=\S)", re.IGNORECASE)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 # Words that say what kind of thing a name is, not which: "CIFAR-100 dataset", "BLEU score", "WSJ test set".
@@ -101,7 +106,7 @@ class Candidate:
 def clean_surface(text: str) -> str:
     """A mention's text as a name: spaced hyphens joined, leading articles and "our"/"proposed" dropped."""
     surface = re.sub(r"\s*-\s*", "-", " ".join(text.split()))
-    return _STRIP_WORDS.sub("", surface)[:MAX_NAME_CHARS]
+    return _STRIP_WORDS.sub("", _NAMED.sub("", surface[:MAX_NAME_CHARS * 2]))[:MAX_NAME_CHARS]
 
 
 def gazetteer_key(entity_type: str, name: str) -> str:
@@ -160,6 +165,9 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
             continue
         if bisect.bisect_left(gazetteer_starts, end) - bisect.bisect_left(gazetteer_starts, start) >= 2:
             continue  # a span over two known names ("SST-2 STS-B QNLI" in a table header) is a run, not a name
+        inside_definition = _ACRONYM_INSIDE.match(text, start, end)
+        if inside_definition and _spells(inside_definition.group(2), inside_definition.group(1)):
+            end = inside_definition.end(1)
         surface = clean_surface(text[start:end])
         key = normalise(surface)
         if len(key) < 2 or key.isdigit():
@@ -179,9 +187,9 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
             continue
         candidate = add(key, surface, mention.label, start)
         candidate.probabilities.append(mention.probability)
-        definition = _ACRONYM_AFTER.match(text, end, end + 20)
-        if definition and _spells(definition.group(1), surface):
-            acronym = definition.group(1)
+        definition = inside_definition or _ACRONYM_AFTER.match(text, end, end + 20)
+        acronym = definition.group(definition.lastindex) if definition else ""
+        if definition and _spells(acronym, surface):
             acronym_key = resolve(known_key(acronym, mention.label) or normalise(acronym))
             if acronym_key == candidate.key or len(normalise(acronym)) < 2:
                 continue
@@ -195,9 +203,13 @@ def gather(document: Document, tagged: list[TaggedMention], gazetteer: list[Ment
 
 def _spells(acronym: str, long_form: str) -> bool:
     """Whether the acronym's letters follow, in order, the initials of the long form's last words, the first
-    letter on a word's initial ("image super-resolution (SR)", "Multi-Task Learning (MTL)")."""
-    initials = "".join(word[0] for word in re.split(r"[\s\-]+", long_form) if word).lower()
-    letters = [c for c in acronym.lower() if c.isalpha()]
+    letter on a word's initial ("image super-resolution (SR)", "Multi-Task Learning (MTL)"); in a mixed-case
+    acronym only the capitals count ("Bi-Directional Attention Flow (BiDAF)", "FacePoseNet (FPN)")."""
+    words = re.split(r"[\s\-]+", _CAMEL.sub(" ", long_form))
+    initials = "".join(word[0] for word in words if word).lower()
+    capitals = [c for c in acronym if c.isupper()]
+    mixed = len(capitals) >= 2 and any(c.islower() for c in acronym)
+    letters = [c.lower() for c in (capitals if mixed else acronym) if c.isalpha()]
     if len(letters) < 2:
         return False
     for first in range(len(initials)):
@@ -249,6 +261,7 @@ def features(
     for candidate in sorted(candidates, key=lambda c: -len(c.offsets)):
         ranked.setdefault(candidate.annotation_type, []).append(candidate)
     rank = {id(c): index + 1 for group in ranked.values() for index, c in enumerate(group)}
+    title = normalise(text[slice(*document.title)])
     rows = []
     for candidate in candidates:
         kind = candidate.annotation_type
@@ -286,10 +299,12 @@ def features(
             "acronym": float(candidate.acronym is not None or (name.isupper() and len(name) >= 2)),
             "words": min(4, len(name.split())) / 4,
             "digits": float(any(c.isdigit() for c in name)),
+            # The title names it in any of its spellings ("Stacked Generative Adversarial Networks" for SGAN).
+            "title_name": float(any(len(k) >= 4 and k in title for k in map(normalise, candidate.surfaces))),
         }
         for feature in (
             "log_mentions", "inverse_rank", "abstract", "title", "share", "bias", "generic", "numbers", "prior",
-            "relative", "ours", "probability", "table", "caption",
+            "relative", "ours", "probability", "table", "caption", "title_name",
         ):
             row[f"{kind}:{feature}"] = row[feature]
         rows.append(row)
