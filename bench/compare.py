@@ -47,7 +47,10 @@ def figures(run: dict) -> dict[str, float | None]:
     if "compression" in run:
         rows["permessage-deflate: max lossless deliveries/s"] = run["compression"]["max_lossless_deliveries_per_s"]
     if "scale_out" in run:
-        rows["two Daphne processes: max lossless deliveries/s"] = run["scale_out"]["max_lossless_deliveries_per_s"]
+        n = run["scale_out"].get("daphnes", 2)
+        rows[f"{n} Daphne processes: max lossless deliveries/s"] = run["scale_out"]["max_lossless_deliveries_per_s"]
+        if "connect" in run["scale_out"]:
+            rows[f"{n} Daphne processes: connects per s (1,000 at once)"] = run["scale_out"]["connect"]["per_s"]
     return rows
 
 

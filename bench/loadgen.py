@@ -24,6 +24,8 @@ class Stats:
         self.pending = n  # clients not yet subscribed (and, with --since, not yet replayed)
         self.replay = replay
         self.all_ready = asyncio.Event()
+        if n == 0:  # nothing to wait for: no client will ever call ready()
+            self.all_ready.set()
         self.setup_slots = asyncio.Semaphore(in_flight)  # clients connecting and subscribing at one time
 
     def ready(self) -> None:

@@ -83,17 +83,23 @@ def table(results: dict) -> str:
     row("connects (+ authenticate + subscribe) per s, 1,000 at once", rate, rate, "≥ 0.7× raw")
     project = get["project"]
     if project:
-        storm = project["reconnect_storm"]
-        row(f"reconnect storm with since: {storm['clients']} clients resumed, s",
-            {"project": f"{storm['seconds']} ({storm['failed_clients']} failed)"}, target="≤ 5 s")
+        storm = project.get("reconnect_storm")  # absent with BENCH_STORM=0
+        if storm:
+            row(f"reconnect storm with since: {storm['clients']} clients resumed, s",
+                {"project": f"{storm['seconds']} ({storm['failed_clients']} failed)"}, target="≤ 5 s")
         deflate = project["compression"]
         row("permessage-deflate: KiB per idle connection / max lossless / sustainable deliveries/s",
             {"project": f"{deflate['idle_memory']['kib_per_connection']} / {deflate['max_lossless_deliveries_per_s']}"
                         f" / {_sustainable(deflate)}"})
-        scale = project["scale_out"]
-        row("2 Daphne processes: max lossless / sustainable deliveries/s",
-            {"project": f"{scale['max_lossless_deliveries_per_s']} / {_sustainable(scale)} "
-                        f"(1 process: {best['project']} / {_sustainable(project)})"})
+        scale = project.get("scale_out")  # absent with BENCH_WEB_PROCESSES=1
+        if scale:
+            n = scale["daphnes"]
+            row(f"{n} Daphne processes on one port: max lossless / sustainable deliveries/s",
+                {"project": f"{scale['max_lossless_deliveries_per_s']} / {_sustainable(scale)} "
+                            f"(1 process: {best['project']} / {_sustainable(project)})"})
+            if "connect" in scale:
+                row(f"{n} Daphne processes on one port: connects (+ authenticate + subscribe) per s, 1,000 at once",
+                    {"project": f"{scale['connect']['per_s']} (1 process: {project['connect']['per_s']})"})
     machine = results["machine"]
     lines.append(f"\n{machine['date']}, {machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}, "
                  f"{results['settings']['database']}; load generators: {results['settings']['loadgens']} processes.")

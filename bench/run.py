@@ -6,9 +6,9 @@ Per target: memory per idle subscribed connection (at BENCH_IDLE connections), t
 +subscribe) rate, publish→client latency p50/p99/p99.9 at BENCH_SUBSCRIBERS subscribers of one paper at
 10 events/s, the highest deliveries/s with no loss and the highest sustainable one (no loss and p99 ≤
 SUSTAINABLE_P99_MS; BENCH_RATES at BENCH_SWEEP_SUBSCRIBERS) and publish cost. Project only: a reconnect
-storm with `since`, permessage-deflate, and two Daphne processes. Each run records the server's and the load
-generators' CPU use. Results: bench/results/latest.json, the table in bench/results/latest.md and the plot
-bench/results/latency.png."""
+storm with `since`, permessage-deflate, and BENCH_WEB_PROCESSES (2) Daphne processes on one port. Each run
+records the server's and the load generators' CPU use. Results: bench/results/latest.json, the table in
+bench/results/latest.md and the plot bench/results/latency.png."""
 
 import contextlib
 import json
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import plot, table  # noqa: E402
+from paperpipeline.launcher import listening_sockets  # noqa: E402
 from paperpipeline.redis_server import free_port, start_redis_server  # noqa: E402
 
 PYTHON = sys.executable
@@ -35,6 +36,7 @@ SWEEP_SUBSCRIBERS = int(os.environ.get("BENCH_SWEEP_SUBSCRIBERS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
 IDLE = int(os.environ.get("BENCH_IDLE", "5000"))
 STORM = int(os.environ.get("BENCH_STORM", "2000"))
+WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", "2"))  # the project's scale-out run; 1 skips it
 TARGETS = os.environ.get("BENCH_TARGETS", "project,naive,raw,batched").split(",")
 CEILINGS = {"raw": "bench/raw_server.py", "batched": "bench/batched_server.py"}  # no auth, no subscribe message
 SUSTAINABLE_P99_MS = 250  # beyond it "lossless" is a growing backlog still inside the 2 s grace, not a rate
@@ -79,11 +81,15 @@ class Target:
     def start(self) -> None:
         if self.name == "project":
             self._prepare_project()
+        port = free_port()
+        # Several project servers share one port as `make run` runs them (WEB_PROCESSES): an SO_REUSEPORT socket each.
+        sockets = listening_sockets("127.0.0.1", port, self.daphnes, 2048) if self.daphnes > 1 else []
         for i in range(self.daphnes):
-            port = free_port()
+            port = port if sockets else free_port()
+            pass_fds = (sockets[i].fileno(),) if sockets else ()
             if self.name == "project":
-                command = [PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port),
-                           "paperpipeline.asgi:application"]
+                address = ["--fd", str(pass_fds[0])] if sockets else ["-b", "127.0.0.1", "-p", str(port)]
+                command = [PYTHON, "-m", "realtime.server", *address, "paperpipeline.asgi:application"]
             elif self.name == "naive":
                 command = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.naive.asgi:application"]
             else:
@@ -94,8 +100,10 @@ class Target:
             if self.name == "project":  # realtime.gctune writes the process's GC pauses there when it exits
                 env = {**env, "REALTIME_GC_STATS_FILE": str(self.gc_stats_file(i))}
             self.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
-                                                   stderr=subprocess.STDOUT))
+                                                   stderr=subprocess.STDOUT, pass_fds=pass_fds))
             _wait_port(port)
+        for listener in sockets:
+            listener.close()  # the servers hold their own copies
 
     def _prepare_project(self) -> None:
         subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
@@ -289,7 +297,7 @@ def bench_target(name: str, env: dict[str, str], workdir: Path) -> dict:
         print(name, "idle memory", result["idle_memory"], flush=True)
         result["connect"] = connect_rate(target, CONNECTS)
         print(name, "connect", result["connect"], flush=True)
-        if name == "project":
+        if name == "project" and STORM > 0:
             result["reconnect_storm"] = connect_rate(target, STORM, "--since", str(target.last_seq - REPLAYED),
                                                      "--replay", str(REPLAYED))
             print(name, "reconnect storm", result["reconnect_storm"], flush=True)
@@ -305,7 +313,8 @@ def bench_target(name: str, env: dict[str, str], workdir: Path) -> dict:
         result["gc"] = target.gc_stats()
         print(name, "gc", gc_summary(result["gc"]), flush=True)
         result["compression"] = bench_compression(env, workdir)
-        result["scale_out"] = bench_scale_out(env, workdir)
+        if WEB_PROCESSES > 1:
+            result["scale_out"] = bench_scale_out(env, workdir)
     return result
 
 
@@ -323,14 +332,17 @@ def bench_compression(env: dict[str, str], workdir: Path) -> dict:
 
 
 def bench_scale_out(env: dict[str, str], workdir: Path) -> dict:
-    """Two Daphne processes on one Redis, each load generator on its own: the rate sweep."""
-    target = Target("project", env, workdir, daphnes=2)
+    """WEB_PROCESSES Daphne processes on one port (SO_REUSEPORT, as `make run` starts them) and one Redis: the
+    connect rate and the rate sweep, the kernel spreading the clients over the processes."""
+    target = Target("project", env, workdir, daphnes=WEB_PROCESSES)
     target.start()
     try:
+        connect = connect_rate(target, CONNECTS)
+        print(target.label, "connect", connect, flush=True)
         runs = sweep(target)
     finally:
         target.stop()
-    return {"daphnes": 2, **sweep_summary(runs)}
+    return {"daphnes": WEB_PROCESSES, "connect": connect, **sweep_summary(runs)}
 
 
 @contextlib.contextmanager
@@ -378,6 +390,7 @@ def run_all(workdir: Path, database_url: str | None) -> None:
                            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},
                "settings": {"subscribers": SUBSCRIBERS, "rates": RATES, "sweep_subscribers": SWEEP_SUBSCRIBERS,
                             "seconds": SECONDS, "idle": IDLE, "storm": STORM, "loadgens": LOADGENS,
+                            "web_processes": WEB_PROCESSES,
                             "sustainable_p99_ms": SUSTAINABLE_P99_MS,
                             "database": "PostgreSQL" if database_url else "SQLite"},
                "targets": {}}

@@ -10,6 +10,7 @@ restarted after a delay that doubles from RESTART_DELAY to RESTART_DELAY_MAX, re
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,20 +27,54 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_TIMEOUT = 20.0  # seconds a child gets to stop after SIGTERM before it is killed
 RESTART_DELAY, RESTART_DELAY_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+MAX_WEB_PROCESSES = 64
+# Pending connects each web process's socket holds (a reconnect storm arrives at once); as settings.py reads it.
+LISTEN_BACKLOG = int(os.environ.get("WS_LISTEN_BACKLOG", "2048"))
 
 
-def process_commands(*, port: str, host: str = "127.0.0.1", concurrency: str = "2") -> dict[str, list[str]]:
-    """The long-running processes of the system, by name (end-to-end tests start the same ones)."""
+def process_commands(*, port: str, host: str = "127.0.0.1", concurrency: str = "2",
+                     fd: int | None = None) -> dict[str, list[str]]:
+    """The long-running processes of the system, by name (end-to-end tests start the same ones); with `fd`,
+    Daphne serves the (IPv4) listening socket it inherits as that file descriptor instead of binding HOST:PORT."""
     python = sys.executable
     # With JSON logs, no start-up banner: every line a worker or beat writes is then one JSON object.
     celery = [python, "-m", "celery", "-A", "paperpipeline", *(["--quiet"] if _json_logs() else [])]
+    address = ["-b", host, "-p", port] if fd is None else ["--fd", str(fd)]
     return {
-        "daphne": [python, "-m", "realtime.server", "-b", host, "-p", port, "paperpipeline.asgi:application"],
+        "daphne": [python, "-m", "realtime.server", *address, "paperpipeline.asgi:application"],
         "worker": [*celery, "worker", "-Q", "papers", "-n", f"papers-{port}@%h", "-c", concurrency, "-l", "INFO"],
         # System tasks get their own worker so a busy pipeline never delays system_status.
         "system-worker": [*celery, "worker", "-Q", "system", "-n", f"system-{port}@%h", "-P", "solo", "-l", "WARNING"],
         "beat": [*celery, "beat", "-l", "WARNING"],  # schedule file: CELERY_BEAT_SCHEDULE_FILENAME
     }
+
+
+def web_processes() -> int:
+    """WEB_PROCESSES: how many Daphne processes serve the one port (default 1)."""
+    value = os.environ.get("WEB_PROCESSES", "1")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_WEB_PROCESSES:
+        raise ValueError(f"WEB_PROCESSES must be a whole number from 1 to {MAX_WEB_PROCESSES}, not {value!r}")
+    return int(value)
+
+
+def listening_sockets(host: str, port: int, count: int, backlog: int) -> list[socket.socket]:
+    """`count` sockets listening on one address, one per web process: with SO_REUSEPORT the kernel spreads
+    new connections over them evenly. Bound once here and inherited, so a restarted process takes up its own
+    socket again, and the connects that arrived meanwhile wait in its backlog instead of being refused."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.bind((host, port))
+            listener.listen(backlog)
+    except BaseException:
+        for listener in sockets:
+            listener.close()
+        raise
+    return sockets
 
 
 def _json_logs() -> bool:
@@ -75,6 +110,7 @@ class Launcher:
 
     def __init__(self) -> None:
         self.children: list[Child] = []
+        self.sockets: list[socket.socket] = []  # the web processes' listening sockets, held for their restarts
         self.stop_signal: int | None = None
         self._wakeup_read, self._wakeup_write = os.pipe()
         os.set_blocking(self._wakeup_read, False)
@@ -125,14 +161,38 @@ class Launcher:
             log(f"Started embedded redis-server at {redacted(os.environ['REDIS_URL'])}")
         if self.stop_signal is None and not self._migrate():
             return False
+        if self.stop_signal is None and not self._listen():
+            return False
         commands = process_commands(
             port=os.environ.get("PORT", "8000"), host=os.environ.get("HOST", "127.0.0.1"),
             concurrency=os.environ.get("CELERY_CONCURRENCY", "2"),
         )
-        for name, command in commands.items():
+        webs = [(f"daphne-{i}", process_commands(port="", fd=listener.fileno())["daphne"], (listener.fileno(),))
+                for i, listener in enumerate(self.sockets, start=1)]
+        if webs:
+            del commands["daphne"]  # one per listening socket instead
+        children = webs + [(name, command, ()) for name, command in commands.items()]
+        for name, command, fds in children:
             if self.stop_signal is not None:
                 break
-            self._start_child(Child(name, lambda command=command: _spawn(command)))
+            self._start_child(Child(name, lambda command=command, fds=fds: _spawn(command, pass_fds=fds)))
+        return True
+
+    def _listen(self) -> bool:
+        """With WEB_PROCESSES over 1, bind their sockets on HOST:PORT (one Daphne binds it itself); False (said
+        why) if that is impossible."""
+        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+        try:
+            count = web_processes()
+            if count > 1 and ":" in host:
+                raise ValueError("several web processes share an IPv4 address only (Daphne adopts IPv4 sockets)")
+            if count > 1:
+                self.sockets = listening_sockets(host, int(port), count, LISTEN_BACKLOG)
+        except (OSError, ValueError) as exc:
+            log(f"could not listen on {host}:{port}: {exc}")
+            return False
+        if self.sockets:
+            log(f"{count} Daphne processes share {host}:{port} (SO_REUSEPORT)")
         return True
 
     def _embedded_redis(self, workdir: Path) -> Child:
@@ -226,12 +286,17 @@ class Launcher:
                 child.process = None
             for child in group:
                 child.restart_at = None
+        for listener in self.sockets:
+            listener.close()
+        self.sockets = []
 
 
-def _spawn(command: list[str]) -> subprocess.Popen:
+def _spawn(command: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """Start a command in a session of its own (Ctrl-C and group signals reach only the launcher, which stops
-    its children in order), dying with the launcher should the launcher itself be killed."""
-    return subprocess.Popen(command, cwd=BASE_DIR, start_new_session=True, preexec_fn=die_with_parent)
+    its children in order), dying with the launcher should the launcher itself be killed; it inherits the file
+    descriptors `pass_fds` (a web process's listening socket)."""
+    return subprocess.Popen(command, cwd=BASE_DIR, start_new_session=True, preexec_fn=die_with_parent,
+                            pass_fds=pass_fds)
 
 
 def _terminate(process: subprocess.Popen, name: str, *, deadline: float | None = None, asked: bool = False) -> None:

@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, FilteredRelation, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from realtime.events import STATUS_CHANGED, format_timestamp, utc_now
 
@@ -51,14 +51,28 @@ SNAPSHOT_FIELDS = ("id", "owner_id", "title", "original_filename", "status", "pr
 
 def paper_state_get(*, user, paper_id: Any) -> Paper | None:
     """paper_get_visible with only what paper_snapshot reads: the lean query every WebSocket subscribe makes."""
-    papers = paper_list_visible(user=user).filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS)
+    return _paper_state(paper_list_visible(user=user), paper_id=paper_id)
+
+
+def paper_state_for_rule(*, paper_id: Any) -> Paper | None:
+    """paper_state_get for whoever may see the paper: the caller applies paper_visible_to to each reader (one read
+    shared by many subscribers)."""
+    return _paper_state(Paper.objects.all(), paper_id=paper_id)
+
+
+def _paper_state(papers: QuerySet[Paper], *, paper_id: Any) -> Paper | None:
+    papers = papers.filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS)
     return _with_last_seq(papers.order_by()).first()
 
 
 def _with_last_seq(papers: QuerySet[Paper]) -> QuerySet[Paper]:
     """Annotate each paper with its newest event's seq (None when its log is empty)."""
-    newest = PaperEvent.objects.filter(paper=OuterRef("pk")).order_by("-seq").values("seq")[:1]
-    return papers.annotate(last_seq=Subquery(newest))
+    return papers.annotate(last_seq=Subquery(_event_seqs().order_by("-seq")[:1]))
+
+
+def _event_seqs() -> QuerySet[PaperEvent]:
+    """The seqs of the outer query's paper's events, for a subquery."""
+    return PaperEvent.objects.filter(paper=OuterRef("pk")).values("seq")
 
 
 def paper_last_seq(*, paper_id: Any) -> int:
@@ -94,23 +108,43 @@ def paper_events_since(*, paper_id: Any, since: int = 0, limit: int | None = Non
     return events[:limit] if limit else events
 
 
-def paper_recovery(*, paper_id: Any, since: int, up_to: int, limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Logged payloads in (since, up_to] for a resuming client, and whether they close its gap completely."""
+Recovery = tuple[list[dict[str, Any]], dict[str, Any]]  # the payloads to replay, and the subscribe reply's "recovery"
+
+
+def paper_state_since_for_rule(*, paper_id: Any, since: int, limit: int) -> tuple[Paper, *Recovery] | None:
+    """paper_state_for_rule for a resuming client, with the logged payloads it missed after `since` and whether
+    they close its gap, all read in one statement (one database snapshot); None if the paper does not exist. The
+    caller applies paper_visible_to to each reader.
+
+    The paper row is joined to its events in (since, since + limit]: one row per missed event (or one row with
+    none), each carrying the paper's state, newest seq and oldest retained seq."""
+    window = Q(events__seq__gt=since, events__seq__lte=since + limit)
+    papers = (
+        Paper.objects.filter(pk=paper_id).select_related(None).only(*SNAPSHOT_FIELDS).order_by()
+        .annotate(missed=FilteredRelation("events", condition=window))
+        .annotate(first_seq=Subquery(_event_seqs().order_by("seq")[:1]),
+                  missed_seq=F("missed__seq"), missed_payload=F("missed__payload"))
+    )
+    rows = list(_with_last_seq(papers).order_by("missed_seq"))
+    if not rows:
+        return None
+    paper = rows[0]
+    payloads = [row.missed_payload for row in rows if row.missed_seq is not None]
+    return paper, *_recovery(since=since, up_to=paper.last_seq or 0, first=paper.first_seq, payloads=payloads,
+                             limit=limit)
+
+
+def _recovery(*, since: int, up_to: int, first: int | None, payloads: list[dict[str, Any]], limit: int) -> Recovery:
+    """The payloads in (since, up_to] a resuming client gets, and whether they close its gap completely."""
     recovery: dict[str, Any] = {"since": since, "complete": True, "replayed": 0}
     if since > up_to:
         return [], {**recovery, "complete": False, "reason": "unknown_seq"}
     if since == up_to:
         return [], recovery
-    first = paper_first_seq(paper_id=paper_id)
     if first is None or first > since + 1:
         return [], {**recovery, "complete": False, "reason": "pruned", "first_available_seq": first}
     if up_to - since > limit:
         return [], {**recovery, "complete": False, "reason": "too_many"}
-    payloads = list(
-        PaperEvent.objects.filter(paper_id=paper_id, seq__gt=since, seq__lte=up_to)
-        .order_by("seq")
-        .values_list("payload", flat=True)
-    )
     return payloads, {**recovery, "replayed": len(payloads)}
 
 

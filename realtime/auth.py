@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings
 
-from . import connection, limits
+from . import accounts, connection, limits
+from .accounts import TokenUser
 from .background import BackgroundTasks, Timer
 from .broadcast import session_connections_group, user_connections_group
 from .events import format_timestamp, utc_now
@@ -26,19 +26,39 @@ from .protocol import (
 )
 
 
-def _authenticate_token_sync(token: str):
-    """Validate a SimpleJWT access token; return its active user and the token's expiry (epoch seconds)."""
-    auth = JWTAuthentication()
+async def authenticate_token(token: str) -> tuple[TokenUser, int | None]:
+    """Validate a SimpleJWT access token; return the active user it speaks for and its expiry (epoch seconds).
+
+    The signature, expiry and type need no query, and the account's facts come from realtime.accounts' cache;
+    JWTAuthentication.get_user's checks (the user exists, is active, and the token's password digest is the
+    current one) are made on them, and a refusal only on the database's word."""
     try:
-        validated = auth.get_validated_token(token)
-        user = auth.get_user(validated)
-    except (InvalidToken, TokenError, AuthenticationFailed) as exc:
-        raise ProtocolError(
-            "authentication_failed", _auth_failure_message(exc), close=CLOSE_AUTHENTICATION_FAILED
-        ) from exc
-    if not user.is_active:
-        raise ProtocolError("authentication_failed", "The account is inactive.", close=CLOSE_AUTHENTICATION_FAILED)
-    return user, validated.get("exp")
+        validated = JWTStatelessUserAuthentication().get_validated_token(token)
+        user_id = validated[api_settings.USER_ID_CLAIM]
+    except (InvalidToken, TokenError, KeyError) as exc:
+        raise _failed(_auth_failure_message(exc) if not isinstance(exc, KeyError)
+                      else "Token contained no recognizable user identification") from exc
+    account = await accounts.account_get(user_id)
+    if _refusal(account, validated) is not None:
+        account = await accounts.account_get(user_id, fresh=True)  # the cache may lag a change: ask the database
+        if (reason := _refusal(account, validated)) is not None:
+            raise _failed(reason)
+    return TokenUser(account), validated.get("exp")
+
+
+def _refusal(account: accounts.Account | None, validated) -> str | None:
+    """Why this account may not use this token (JWTAuthentication.get_user's checks), or None."""
+    if account is None:
+        return "User not found"
+    if not account.is_active:
+        return "The account is inactive."
+    if api_settings.CHECK_REVOKE_TOKEN and validated.get(api_settings.REVOKE_TOKEN_CLAIM) != account.password:
+        return "The user's password has been changed."
+    return None
+
+
+def _failed(message: str) -> ProtocolError:
+    return ProtocolError("authentication_failed", message, close=CLOSE_AUTHENTICATION_FAILED)
 
 
 def _auth_failure_message(exc: Exception) -> str:
@@ -49,9 +69,6 @@ def _auth_failure_message(exc: Exception) -> str:
     if isinstance(detail, dict):
         return str(detail.get("detail", exc))
     return str(detail or exc)
-
-
-authenticate_token = database_sync_to_async(_authenticate_token_sync)
 
 
 def expiry_time(exp: int) -> datetime:

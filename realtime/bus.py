@@ -18,6 +18,9 @@ The contract, which nothing else in the project restates:
 `publish` (sync code: Celery tasks, signal handlers) and `apublish` (async code) send one message to several
 groups in one pipelined round trip; a failure is logged, never raised. `subscriber` makes the client of the
 fan-out's one pub/sub connection (realtime/fanout.py).
+
+Plain keys beside the channels (realtime/accounts.py caches account facts there) are named by `key`, under the
+same prefix, and reached through the same pooled clients (`client`, `aclient`).
 """
 
 import asyncio
@@ -50,6 +53,11 @@ def url() -> str:
 def channel(group: str) -> str:
     """The pub/sub channel of a group."""
     return f"{settings.REALTIME_BUS_PREFIX}:{group}"
+
+
+def key(name: str) -> str:
+    """A plain Redis key of the realtime layer (not a channel): `<prefix>:key:<name>`."""
+    return f"{settings.REALTIME_BUS_PREFIX}:key:{name}"
 
 
 def group_of(channel_name: bytes | str) -> str:
@@ -134,6 +142,16 @@ def _label(message: dict[str, Any]) -> str:
 _clients_lock = threading.Lock()
 _client: redis.Redis | None = None
 _async_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+
+def client() -> redis.Redis:
+    """The process's pooled client of the bus's Redis, for sync code."""
+    return _sync_client()
+
+
+def aclient() -> aioredis.Redis:
+    """The running loop's pooled client of the bus's Redis, for async code."""
+    return _async_client()
 
 
 def _sync_client() -> redis.Redis:

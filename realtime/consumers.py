@@ -50,6 +50,13 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' websocket_disconnect without its thread hop to close stale database connections (see
+        dispatch; in a reconnect storm those hops queue with the subscribes' queries) and with no channel-layer
+        group to leave."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def connect(self) -> None:
         """Accept, taking the Django session's user when the browser has one; otherwise await a token."""
         self.tasks = BackgroundTasks()

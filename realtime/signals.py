@@ -2,7 +2,7 @@
 
 Committed paper events go to their groups; a deleted or re-owned paper ends its subscriptions; a deactivated or
 deleted user's connections are closed, and so are all of them when the password changes and a session's when it
-logs out; a staff change is applied live."""
+logs out; a staff change is applied live; every change of a user voids the account facts token checks cached."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
@@ -11,6 +11,7 @@ from django.db.models.signals import post_delete, post_save
 
 from papers.signals import event_committed, paper_access_changed, password_changed
 
+from . import accounts
 from .broadcast import (
     broadcast_control,
     broadcast_event,
@@ -36,8 +37,15 @@ def revoke_user_connections(user_id: int, reason: str = "inactive") -> None:
     transaction.on_commit(lambda: broadcast_control(group, message), robust=True)
 
 
+def account_changed(user_id: int) -> None:
+    """After commit, void the account facts token checks cached for this user (realtime.accounts)."""
+    transaction.on_commit(lambda: accounts.account_changed(user_id), robust=True)
+
+
 def user_saved(sender, instance, created: bool = False, raw: bool = False, **kwargs) -> None:
-    """Deactivation revokes access at once, not when the token expires; a staff change applies at once."""
+    """Deactivation revokes access at once, not when the token expires; a staff change applies at once; any save
+    may change what a token check reads (active, staff, password, username)."""
+    account_changed(instance.pk)
     if raw or created:
         return
     if not instance.is_active:
@@ -49,6 +57,7 @@ def user_saved(sender, instance, created: bool = False, raw: bool = False, **kwa
 
 def user_deleted(sender, instance, **kwargs) -> None:
     """Deletion revokes access like deactivation."""
+    account_changed(instance.pk)
     revoke_user_connections(instance.pk)
 
 

@@ -1,11 +1,13 @@
 """What a paper subscription starts with: the paper's snapshot and the events a resuming client missed."""
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
 
 from papers import selectors
+from papers.selectors import paper_visible_to
 
 
 @dataclass(frozen=True)
@@ -18,18 +20,77 @@ class PaperState:
     recovery: dict[str, Any] | None = None
 
 
-def _visible_paper_state_sync(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
-    """Snapshot, and with `since` the missed events, of a paper the user may see; None if missing or not theirs."""
-    paper = selectors.paper_state_get(user=user, paper_id=paper_id)  # state and its seq in one statement
-    if paper is None:
-        return None
-    snapshot = selectors.paper_snapshot(paper=paper)
+def _paper_state_sync(paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
+    """Snapshot, and with `since` the missed events, of a paper for whoever may see it; None if it is missing."""
+    # One statement each way: the state, its seq and the missed events describe the same moment.
     if since is None:
-        return PaperState(snapshot=snapshot, owner_id=paper.owner_id)
-    missed, recovery = selectors.paper_recovery(
-        paper_id=paper.pk, since=since, up_to=snapshot["seq"], limit=replay_limit
-    )
-    return PaperState(snapshot=snapshot, owner_id=paper.owner_id, missed=missed, recovery=recovery)
+        paper = selectors.paper_state_for_rule(paper_id=paper_id)
+        return None if paper is None else PaperState(selectors.paper_snapshot(paper=paper), paper.owner_id)
+    found = selectors.paper_state_since_for_rule(paper_id=paper_id, since=since, limit=replay_limit)
+    if found is None:
+        return None
+    paper, missed, recovery = found
+    return PaperState(selectors.paper_snapshot(paper=paper), paper.owner_id, missed=missed, recovery=recovery)
 
 
-visible_paper_state = database_sync_to_async(_visible_paper_state_sync)
+# Off the one thread Channels runs sync code in by default: reads of different papers run side by side (each
+# thread its own connection, from the pool on PostgreSQL) instead of one after another; they only read.
+paper_state = database_sync_to_async(_paper_state_sync, thread_sensitive=False)
+
+Key = tuple[str, int | None, int]  # paper, since, replay limit
+
+
+class StateReads:
+    """The subscribes' reads asked for during one turn of the event loop, one statement per paper (and since):
+    a reconnect storm's thousand subscribers of one paper cost one query, not a thousand, and each reader gets
+    the state only if the one access rule (paper_visible_to) lets them see the paper. Each read is sent after
+    the turn in which it was asked, so after the reader joined the paper's group: no event falls between."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.waiting: dict[Key, list[tuple[Any, asyncio.Future]]] | None = None
+        self.reading: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+
+    def read(self, user, paper_id: str, since: int | None, replay_limit: int) -> asyncio.Future:
+        """A future of the paper's state for this user (None if missing or not theirs)."""
+        future = self.loop.create_future()
+        if self.waiting is None:
+            self.waiting = {}
+            self.loop.call_soon(self._send)  # once every task ready in this turn has asked
+        self.waiting.setdefault((paper_id, since, replay_limit), []).append((user, future))
+        return future
+
+    def _send(self) -> None:
+        waiting, self.waiting = self.waiting, None
+        for key, readers in waiting.items():
+            task = self.loop.create_task(self._read(key, readers))
+            self.reading.add(task)
+            task.add_done_callback(self.reading.discard)
+
+    @staticmethod
+    async def _read(key: Key, readers: list[tuple[Any, asyncio.Future]]) -> None:
+        try:
+            state = await paper_state(*key)
+        except Exception as error:  # each reader gets it (a database failure answers their subscribe)
+            for _, future in readers:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for user, future in readers:
+            if not future.done():  # its reader may have gone (the connection closed meanwhile)
+                visible = state is not None and paper_visible_to(user, state.owner_id)
+                future.set_result(state if visible else None)
+
+
+_reads: dict[asyncio.AbstractEventLoop, StateReads] = {}
+
+
+async def visible_paper_state(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
+    """Snapshot, and with `since` the missed events, of a paper the user may see; None if missing or not theirs."""
+    loop = asyncio.get_running_loop()
+    reads = _reads.get(loop)
+    if reads is None:
+        for stale in [other for other in _reads if other.is_closed()]:
+            del _reads[stale]
+        reads = _reads[loop] = StateReads(loop)
+    return await reads.read(user, paper_id, since, replay_limit)

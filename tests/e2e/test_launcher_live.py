@@ -26,7 +26,7 @@ APPS = ("daphne", "worker", "system-worker", "beat")
 class RunningLauncher:
     """`python -m paperpipeline.launcher` in a process group of its own, as `make run` would be."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, **extra_env: str):
         self.port = free_port()
         self.var_dir = tmp_path / "var"
         self.log_path = tmp_path / "launcher.log"
@@ -34,7 +34,9 @@ class RunningLauncher:
         env.update(
             PORT=str(self.port), PAPERPIPELINE_VAR_DIR=str(self.var_dir), MEDIA_ROOT=str(self.var_dir / "media"),
             DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", CELERY_CONCURRENCY="1", PYTHONUNBUFFERED="1",
+            **extra_env,
         )
+        self.env = env
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "paperpipeline.launcher"], cwd=ROOT, env=env, stdout=log,

@@ -1,9 +1,20 @@
-"""The launcher's restart policy: the delay doubles while a child keeps crashing, and resets once it ran stably."""
+"""The launcher: its restart policy (the delay doubles while a child keeps crashing, and resets once it ran stably),
+and the sockets several web processes share."""
 
 import subprocess
 import sys
 
-from paperpipeline.launcher import RESTART_DELAY_MAX, STABLE_AFTER, Child, Launcher
+import pytest
+
+from paperpipeline.launcher import (
+    RESTART_DELAY_MAX,
+    STABLE_AFTER,
+    Child,
+    Launcher,
+    listening_sockets,
+    process_commands,
+    web_processes,
+)
 
 
 def crashed_child() -> Child:
@@ -29,3 +40,28 @@ def test_the_restart_delay_doubles_up_to_the_cap_then_resets_after_a_stable_run(
     launcher._schedule_restart(child, child.started_at + STABLE_AFTER)
     assert round(child.restart_at - (child.started_at + STABLE_AFTER), 6) == 1
     assert capsys.readouterr().out.strip().endswith("daphne exited with status 3; restarting in 1 s")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "65", ""])
+def test_web_processes_must_be_a_sensible_count(monkeypatch, value):
+    monkeypatch.setenv("WEB_PROCESSES", value)
+    with pytest.raises(ValueError, match="WEB_PROCESSES"):
+        web_processes()
+
+
+def test_web_processes_default_to_one(monkeypatch):
+    monkeypatch.delenv("WEB_PROCESSES", raising=False)
+    assert web_processes() == 1
+
+
+def test_the_web_processes_sockets_share_one_port():
+    sockets = listening_sockets("127.0.0.1", 0, 1, 8)  # a free port, then the others join it
+    port = sockets[0].getsockname()[1]
+    sockets[0].close()
+    sockets = listening_sockets("127.0.0.1", port, 3, 8)
+    try:
+        assert {s.getsockname() for s in sockets} == {("127.0.0.1", port)}
+        assert process_commands(port="", fd=sockets[0].fileno())["daphne"][3:5] == ["--fd", str(sockets[0].fileno())]
+    finally:
+        for s in sockets:
+            s.close()

@@ -7,6 +7,7 @@ import importlib.metadata
 
 import daphne.http_protocol
 import daphne.server
+import daphne.ws_protocol
 import pytest
 
 from realtime import gctune, server
@@ -101,6 +102,26 @@ def test_the_server_builds_this_projects_factories_where_daphne_builds_its_own()
     assert paper_server.ws_factory.protocol is transport.PaperWebSocketProtocol
     assert daphne.server.WebSocketFactory is not transport.PaperWebSocketFactory, "Daphne's globals untouched"
     assert daphne.server.HTTPFactory is daphne.http_protocol.HTTPFactory
+
+
+def test_a_connection_takes_the_factorys_options_without_autobahns_debug_dump(monkeypatch):
+    import autobahn.websocket.protocol
+    from twisted.internet.testing import StringTransport
+
+    dumped = []
+    monkeypatch.setattr(autobahn.websocket.protocol, "pformat", lambda value, *a, **k: dumped.append(value) or "")
+    paper_server = transport.PaperServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    factory = transport.PaperWebSocketFactory(paper_server, server=paper_server.server_name)
+    factory.setProtocolOptions(autoPingInterval=7, openHandshakeTimeout=3)
+    protocol = factory.buildProtocol(None)
+    protocol.openHandshakeTimeout = 9  # set on the protocol itself: kept, as Autobahn's own loop keeps it
+    protocol.transport = StringTransport()
+    protocol._connectionMade()
+    for name in daphne.ws_protocol.WebSocketProtocol.CONFIG_ATTRS:
+        assert name in vars(protocol), name
+    assert (protocol.autoPingInterval, protocol.openHandshakeTimeout, protocol.failByDrop) == (7, 9, False)
+    assert dumped == [[]]  # nothing for Autobahn's debug line to pretty-print
+    protocol.openHandshakeTimeoutCall.cancel()  # the reactor does not run here
 
 
 async def test_writer_for_takes_the_servers_writer_else_writes_through_asgi():

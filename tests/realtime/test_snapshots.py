@@ -1,0 +1,96 @@
+"""What a paper subscription starts with costs one query: the snapshot, and with `since` the replay, at once; and
+the subscribes of one loop turn share it, each reader let through by the one access rule."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from papers import services
+from papers.models import Paper, PaperEvent
+from realtime import snapshots
+from realtime.events import StatusEvent
+from realtime.snapshots import _paper_state_sync, visible_paper_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def paper(user, text_upload):
+    """A paper of `user` whose log holds seqs 1..6."""
+    paper = Paper.objects.create(owner=user, title="p", file=text_upload)
+    for i in range(6 - paper.events.count()):
+        services.paper_event_append(paper=paper, event=StatusEvent(
+            paper_id=paper.pk, old_status="processing", new_status="processing", message=str(i)))
+    assert list(paper.events.values_list("seq", flat=True)) == [1, 2, 3, 4, 5, 6]
+    return paper
+
+
+def test_a_subscribe_without_since_is_one_query(user, paper, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        found = _paper_state_sync(str(paper.pk), None, 100)
+    assert found.snapshot["seq"] == 6 and found.missed == [] and found.recovery is None
+
+
+def test_a_resume_is_one_query_with_the_missed_events_in_order(user, paper, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        found = _paper_state_sync(str(paper.pk), 2, 100)
+    logged = list(PaperEvent.objects.filter(paper=paper, seq__gt=2).order_by("seq").values_list("payload", flat=True))
+    assert found.missed == logged and [e["seq"] for e in found.missed] == [3, 4, 5, 6]
+    assert found.recovery == {"since": 2, "complete": True, "replayed": 4}
+    assert found.snapshot["seq"] == 6 and found.owner_id == user.pk
+
+
+@pytest.mark.parametrize(("since", "limit", "recovery"), [
+    (6, 100, {"since": 6, "complete": True, "replayed": 0}),
+    (9, 100, {"since": 9, "complete": False, "replayed": 0, "reason": "unknown_seq"}),
+    (1, 4, {"since": 1, "complete": False, "replayed": 0, "reason": "too_many"}),
+    (2, 4, {"since": 2, "complete": True, "replayed": 4}),
+])
+def test_every_recovery_outcome_is_one_query(user, paper, since, limit, recovery, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        found = _paper_state_sync(str(paper.pk), since, limit)
+    assert found.recovery == recovery
+    assert len(found.missed) == recovery["replayed"]
+
+
+def test_a_pruned_log_is_reported_in_the_same_query(user, paper, django_assert_num_queries):
+    PaperEvent.objects.filter(paper=paper, seq__lte=4).delete()
+    with django_assert_num_queries(1):
+        found = _paper_state_sync(str(paper.pk), 2, 100)
+    assert found.recovery == {"since": 2, "complete": False, "replayed": 0, "reason": "pruned",
+                              "first_available_seq": 5}
+    assert found.missed == []
+
+
+def test_a_missing_paper_is_none_in_one_query(django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert _paper_state_sync("5f0c7c52-8f7e-4a53-9d4e-3c1c6f4a9b10", 2, 100) is None
+
+
+@pytest.fixture
+def state_reads(monkeypatch):
+    """The (paper, since, limit) of each database read the batched subscribes made (the real read, counted)."""
+    reads = []
+    real = snapshots.paper_state
+
+    async def counted(*key):
+        reads.append(key)
+        return await real(*key)
+
+    monkeypatch.setattr(snapshots, "paper_state", counted)
+    return reads
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_subscribes_of_one_turn_share_one_read_and_each_reader_is_checked(
+        user, other_user, staff_user, text_upload, state_reads):
+    paper = await sync_to_async(Paper.objects.create)(owner=user, title="p", file=text_upload)
+    readers = [user] * 50 + [other_user, staff_user]
+    found = await asyncio.gather(*(visible_paper_state(reader, str(paper.pk), None, 100) for reader in readers))
+    assert state_reads == [(str(paper.pk), None, 100)]
+    assert found[-2] is None, "not the other user's paper: answered like a missing one"
+    assert all(state is found[0] for state in found[:50] + [found[-1]]) and found[0].owner_id == user.pk
+    resumed = await asyncio.gather(*(visible_paper_state(user, str(paper.pk), since, 100) for since in (0, 0, None)))
+    assert len(state_reads) == 3  # one read per (paper, since)
+    assert resumed[0] is resumed[1] and resumed[0].recovery is not None and resumed[2].recovery is None
