@@ -78,8 +78,11 @@ def parse_cursors(text: str) -> OrderedDict[str, int]:
     if len(text) > MAX_LAST_EVENT_ID:
         raise InvalidPosition(f"At most {MAX_LAST_EVENT_ID} characters.")
     cursors: OrderedDict[str, int] = OrderedDict()
-    for entry in filter(None, text.split(",")):
-        if not _CURSOR.fullmatch(entry) or len(cursors) >= CURSOR_LIMIT:
+    entries = [entry for entry in text.split(",") if entry]
+    if len(entries) > CURSOR_LIMIT:
+        raise InvalidPosition(f"At most {CURSOR_LIMIT} papers.")
+    for entry in entries:
+        if not _CURSOR.fullmatch(entry):
             raise InvalidPosition("Not a position of this stream (paper.seq, comma-separated).")
         key, seq = entry.split(".")
         try:
