@@ -257,10 +257,20 @@ def _kill_session(process: subprocess.Popen) -> None:
         pass
 
 
+def reset_metrics_dir(path: Path) -> None:
+    """Create the processes' metrics directory, or empty it of a previous run's files (only those: it may be a
+    directory of the operator's choosing)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
 def main() -> int:
     """Set up the environment the children share, then run the launcher."""
     var_dir = Path(os.environ.setdefault("PAPERPIPELINE_VAR_DIR", str(BASE_DIR / "var")))
     var_dir.mkdir(parents=True, exist_ok=True)
+    # Every process keeps its metrics in files there, and a scrape of any Daphne adds them up (docs/operations.md).
+    reset_metrics_dir(Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var_dir / "metrics"))))
     # Plain HTTP only on a loopback HOST unless DJANGO_HTTPS says otherwise.
     prepare_https_setting(os.environ.get("HOST", "127.0.0.1"))
     return Launcher().run()

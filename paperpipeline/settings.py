@@ -364,3 +364,12 @@ HEALTH_CACHE_SECONDS = float(os.environ.get("HEALTH_CACHE_SECONDS", "3"))
 # when WORKER_HEARTBEAT_FILE is set, touches that file (%n: the worker's node name) for a supervisor to check.
 WORKER_HEARTBEAT_INTERVAL = float(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "5"))
 WORKER_HEARTBEAT_FILE = os.environ.get("WORKER_HEARTBEAT_FILE", "")
+
+# --- Metrics (paperpipeline/metrics.py, scrape.py): /metrics on every web process ---
+# A bearer token that lets a scraper in from anywhere; without one only this host's loopback may scrape.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+if METRICS_TOKEN and (len(METRICS_TOKEN) < 32 or not re.fullmatch(r"[\x21-\x7e]+", METRICS_TOKEN)):
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 32 printable characters without spaces "
+        '(python -c "import secrets; print(secrets.token_urlsafe(32))").'
+    )

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from paperpipeline import metrics
 from realtime.events import STATUS_CHANGED, EntityEvent, ErrorEvent, ProgressEvent, RelationshipEvent, utc_now
 from realtime.events import PaperEvent as WireEvent
 
@@ -277,6 +278,7 @@ def paper_fail(*, paper_id: Any, task_id: str, step: str, error_code: str, error
         paper.error_code, paper.error_message = error_code, error_message
         paper.estimated_completion = None
         paper.save(update_fields=LIFECYCLE_FIELDS)
+    metrics.PAPERS_FAILED.labels(error_code).inc()
     return paper
 
 
@@ -312,6 +314,7 @@ def paper_process(*, paper_id: Any, task_id: str) -> None:
             paper=paper, found=links, entities=entities, on_each=lambda f: progress.report(step, 0.5 + 0.5 * f)
         )
         progress.report(step, 1.0)
+        progress.step_done()
         _paper_complete(paper=paper)
     except PaperNotActive:
         logger.info("paper %s stopped being active during %s; stopping", paper_id, step)
@@ -416,6 +419,7 @@ def _paper_complete(*, paper: Paper) -> None:
         paper.completed_at = paper.estimated_completion = utc_now()
         paper.progress = paper.step_progress = 1.0
         paper.save(update_fields=LIFECYCLE_FIELDS)
+    metrics.PAPERS_COMPLETED.inc()
 
 
 # What an extractor hands over is checked before it is stored: it goes to every subscriber and into the event log
@@ -520,9 +524,14 @@ class ProgressReporter:
         self.last_sent = float("-inf")
         self.last_key: tuple[str, float] | None = None
         self.prior = selectors.expected_processing_duration()
+        self.step: str | None = None  # the step being timed, since step_started (time.monotonic)
+        self.step_started = 0.0
 
     def report(self, step: PipelineStep, step_progress: float) -> None:
         """Record and broadcast progress; raise PaperNotActive if the paper was cancelled meanwhile."""
+        if step != self.step:  # the previous step is done once the next one reports
+            self.step_done()
+            self.step, self.step_started = step, time.monotonic()
         step_progress = min(max(step_progress, 0.0), 1.0)
         boundary = step_progress in (0.0, 1.0)
         if (step, step_progress) == self.last_key:
@@ -549,6 +558,12 @@ class ProgressReporter:
                 ),
             )
         self.last_sent, self.last_key = self.clock(), (step, step_progress)
+
+    def step_done(self) -> None:
+        """The step being timed completed: observe its duration (a step that failed is not observed)."""
+        if self.step is not None:
+            metrics.PIPELINE_STEP_SECONDS.labels(str(self.step)).observe(time.monotonic() - self.step_started)
+            self.step = None
 
     def estimate_completion(self, overall: float) -> datetime:
         """Extrapolate from elapsed time once progress says enough; before that use recent papers' mean."""

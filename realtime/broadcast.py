@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 from typing import Any
 
+from paperpipeline import metrics
+
 from . import bus
 from .events import Event, encode
 
@@ -34,6 +36,19 @@ def user_connections_group(user_id: int) -> str:
 def session_connections_group(session_key: str) -> str:
     """Group of the connections a Django session authenticated, named by a digest: the key is a credential."""
     return f"conn.session.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
+
+
+SUBSCRIPTION_KINDS = ("paper", "papers", "system")
+
+
+def group_kind(group: str) -> str | None:
+    """What subscription a group's membership stands for ("paper", or topic "papers" or "system"), for the
+    subscriptions metric; None for the groups of control messages."""
+    if group.startswith("paper."):
+        return "paper"
+    if group == STAFF_PAPERS_GROUP or group.startswith("user."):
+        return "papers"
+    return "system" if group == SYSTEM_GROUP else None
 
 
 def layer_message(payload: dict[str, Any], owner_id: int | None = None) -> dict[str, Any]:
@@ -66,6 +81,7 @@ def target_groups(payload: dict[str, Any], owner_id: int | None) -> list[str]:
 def broadcast_event(event: Event | dict[str, Any], *, owner_id: int | None = None):
     """Publish an event once to its groups; await the result in async code, call it plainly in sync code."""
     payload = event.to_dict() if isinstance(event, Event) else event
+    metrics.EVENTS_PUBLISHED.labels(payload["event_type"]).inc()
     return _publish(target_groups(payload, owner_id), layer_message(payload, owner_id))
 
 

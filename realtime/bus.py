@@ -6,10 +6,12 @@ The contract, which nothing else in the project restates:
   Sentinel (the clients come from paperpipeline/redis_clients.py). Publishers and readers read the same setting,
   so they can never be split across servers.
 - **Channel**: one pub/sub channel per group, `<REALTIME_BUS_PREFIX>:<group>` (`channel`, `group_of`).
-- **Message**: a dict with a `"type"` key, encoded as MessagePack (`encode`, `decode`). A paper or system event
-  carries its client JSON, encoded once by the publisher, in `"text"`; MessagePack stores that string as
-  length-prefixed UTF-8, so it is neither escaped on publish nor unescaped per process on read, as a JSON
-  envelope around JSON would be.
+- **Message**: a dict with a `"type"` key, encoded as MessagePack (`encode`, `decode`), and `"published_at"`,
+  the publisher's clock (Unix seconds) when it was published, for the delivery latency metric (the fan-out takes
+  it off before members see the message).
+  A paper or system event carries its client JSON, encoded once by the publisher, in `"text"`; MessagePack
+  stores that string as length-prefixed UTF-8, so it is neither escaped on publish nor unescaped per process on
+  read, as a JSON envelope around JSON would be.
 - **Delivery**: at most once, to the processes subscribed at the moment of the PUBLISH. Nothing is stored:
   the event log in the database is the record, and clients recover missed paper events with `since`.
 
@@ -21,6 +23,7 @@ fan-out's one pub/sub connection (realtime/fanout.py).
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,7 +34,7 @@ from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from paperpipeline import redis_clients
+from paperpipeline import metrics, redis_clients
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +77,14 @@ def decode(data: bytes) -> dict[str, Any]:
     return message
 
 
+def _stamped(message: dict[str, Any]) -> bytes:
+    """A message encoded with its publish time."""
+    return encode({**message, "published_at": time.time()})
+
+
 def publish(groups: Iterable[str], message: dict[str, Any]) -> None:
     """Publish a message to groups from sync code, in one round trip on the process's pooled connection."""
-    data = encode(message)
+    data = _stamped(message)
     try:
         pipe = _sync_client().pipeline(transaction=False)
         for group in groups:
@@ -84,18 +92,20 @@ def publish(groups: Iterable[str], message: dict[str, Any]) -> None:
         pipe.execute()
     except (OSError, redis.RedisError):
         # The event log keeps the event; clients recover it with `since`.
+        metrics.BUS_PUBLISH_FAILURES.inc()
         logger.warning("publishing %s failed", _label(message), exc_info=True)
 
 
 async def apublish(groups: Iterable[str], message: dict[str, Any]) -> None:
     """Publish a message to groups from async code, in one round trip on the running loop's pooled connection."""
-    data = encode(message)
+    data = _stamped(message)
     try:
         async with _async_client().pipeline(transaction=False) as pipe:
             for group in groups:
                 pipe.publish(channel(group), data)
             await pipe.execute()
     except (OSError, redis.RedisError):
+        metrics.BUS_PUBLISH_FAILURES.inc()
         logger.warning("publishing %s failed", _label(message), exc_info=True)
 
 

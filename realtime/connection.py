@@ -13,25 +13,31 @@ A reader of the specification starts here; each concern of a connection lives in
 
 from typing import Any
 
+from paperpipeline import metrics
+
 
 class _ConnectionIndex:
-    """Connections by key, counted per key and in all in constant time (checked on every connect of a flood)."""
+    """Connections by key, counted per key and in all in constant time (checked on every connect of a flood); the
+    total is also the process's share of a metric."""
 
-    def __init__(self):
+    def __init__(self, gauge):
         self._by_key: dict[Any, set[Any]] = {}
         self._total = 0
+        self._gauge = gauge
 
     def add(self, key: Any, connection: Any) -> None:
         connections = self._by_key.setdefault(key, set())
         if connection not in connections:
             connections.add(connection)
             self._total += 1
+            self._gauge.set(self._total)
 
     def remove(self, key: Any, connection: Any) -> None:
         connections = self._by_key.get(key)
         if connections is not None and connection in connections:
             connections.discard(connection)
             self._total -= 1
+            self._gauge.set(self._total)
             if not connections:
                 del self._by_key[key]
 
@@ -47,8 +53,8 @@ class ClientRegistry:
     sockets), unauthenticated ones by client address (so a flood of them is capped)."""
 
     def __init__(self):
-        self._by_user = _ConnectionIndex()
-        self._unauthenticated = _ConnectionIndex()
+        self._by_user = _ConnectionIndex(metrics.WS_CONNECTIONS.labels("authenticated"))
+        self._unauthenticated = _ConnectionIndex(metrics.WS_CONNECTIONS.labels("unauthenticated"))
 
     def add(self, user_id: Any, connection: Any) -> None:
         """Track a connection as belonging to a user."""

@@ -9,15 +9,23 @@ the message encoding and the Redis to use.
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from paperpipeline import metrics
+
 from . import bus
+from .broadcast import SUBSCRIPTION_KINDS, group_kind
 from .transport import Outbound
 
 logger = logging.getLogger(__name__)
+# Series that exist from the start, at 0, so a dashboard has them before anything happened.
+metrics.REDIS_RECONNECTS.labels("fanout")
+for _kind in SUBSCRIPTION_KINDS:
+    metrics.WS_SUBSCRIPTIONS.labels(_kind)
 
 
 # Messages read from Redis in one go and handed out as one batch: under load a socket then gets several
@@ -26,7 +34,8 @@ BATCH_LIMIT = 100
 
 
 class Member(Protocol):
-    async def fanout_message(self, message: dict[str, Any]) -> None: ...
+    def fanout_message(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        """Take one message; return None, or what must be awaited before the next member's turn."""
 
     def hold_writes(self) -> None: ...
 
@@ -53,6 +62,10 @@ class Fanout:
         self.members: dict[str, set[Member]] = {}
         # The one reader task, kept here (the loop keeps only a weak reference) and cancelled by aclose().
         self.reader: asyncio.Task | None = None
+        # For the metrics, counted once per batch by _hand_out: messages handed to members so far in the batch,
+        # and when its oldest message was published.
+        self.handed = 0
+        self.oldest_published_at: float | None = None
 
     async def join(self, group: str, member: Member) -> None:
         """Add a member; the first one of a group subscribes this process to it. If that fails, this raises
@@ -64,9 +77,9 @@ class Fanout:
                 if members is None:
                     await self.pubsub.subscribe(bus.channel(group))
                     members = self.members[group] = set()
-                members.add(member)
+                _add(members, group, member)
         else:
-            members.add(member)  # already subscribed: no await between the check and the add
+            _add(members, group, member)  # already subscribed: no await between the check and the add
         if self.reader is None:
             self.reader = asyncio.get_running_loop().create_task(self._read(), name="fanout-reader")
 
@@ -76,6 +89,7 @@ class Fanout:
         if not members or member not in members:
             return
         members.discard(member)
+        _count_membership(group, -1)
         if members:
             return
         # Unregistered before any await, so a join from now on subscribes again, after this UNSUBSCRIBE.
@@ -96,6 +110,7 @@ class Fanout:
                 return
             try:
                 await self.pubsub.connect()  # redis-py's connect callback subscribes to its channels again
+                metrics.REDIS_RECONNECTS.labels("fanout").inc()
                 wanted = {bus.channel(group).encode() for group in self.members}
                 stale = [channel for channel in self.pubsub.channels if channel not in wanted]
                 if stale:  # left while Redis was away, when their UNSUBSCRIBE failed
@@ -138,15 +153,32 @@ class Fanout:
                 # Redis went away: reconnect (and resubscribe) on the next turn. What was read before is
                 # still handed out.
                 logger.warning("fan-out reader lost Redis; retrying", exc_info=True)
-                await self._deliver(batch)
+                await self._hand_out(batch)
                 await self._disconnect()
                 await asyncio.sleep(1)
                 continue
-            await self._deliver(batch)
+            await self._hand_out(batch)
+
+    async def _hand_out(self, batch: list[dict[str, Any]]) -> None:
+        """Deliver a batch, then count it: its messages, their handing to members, and its oldest message's
+        latency from the PUBLISH to the socket writes (one observation per batch, never per delivery)."""
+        if not batch:
+            return
+        await self._deliver(batch)
+        metrics.fanout_batch(len(batch), self.handed, self.oldest_published_at)
+        self.handed, self.oldest_published_at = 0, None
+
+    def _note(self, group: str, decoded: dict[str, Any]) -> None:
+        """Note a message for the batch's metrics, and take its publish time off (members never see it)."""
+        self.handed += len(self.members.get(group, ()))
+        published_at = decoded.pop("published_at", None)
+        if self.oldest_published_at is None and isinstance(published_at, float):
+            self.oldest_published_at = published_at
 
     async def _deliver(self, batch: list[dict[str, Any]]) -> None:
-        """Hand out a batch in order; each member writes its share of it to its socket at once at the end."""
-        holding: set[Member] = set()
+        """Hand out a batch in order; each member writes its share of a batch of several messages to its socket
+        at once at the end (a batch of one is written as it is handed out)."""
+        holding: set[Member] | None = set() if len(batch) > 1 else None
         try:
             for message in batch:
                 try:
@@ -155,18 +187,23 @@ class Fanout:
                     # Only this project publishes on its channels; a stray message must not stop the reader.
                     logger.warning("dropped a message on %r that is not a bus message", message["channel"])
                     continue
+                self._note(group, decoded)  # per message, never per member: the metrics count per batch
                 if "text" in decoded:
                     decoded["prepared"] = Outbound(decoded["text"])  # framed once, for all members
+                # A copy: a member that must be awaited lets others join and leave meanwhile.
                 for member in list(self.members.get(group, ())):
-                    if member not in holding:
+                    if holding is not None and member not in holding:
                         member.hold_writes()
                         holding.add(member)
                     try:
-                        await member.fanout_message(decoded)
+                        # Most members take a message without waiting: no coroutine per member and message.
+                        pending = member.fanout_message(decoded)
+                        if pending is not None:
+                            await pending
                     except Exception:
                         logger.exception("delivering to one member failed")
         finally:
-            for member in holding:
+            for member in holding or ():
                 member.release_writes()
 
     async def aclose(self) -> None:
@@ -200,3 +237,17 @@ async def aclose_fanout() -> None:
     instance = _by_loop.get(asyncio.get_running_loop())
     if instance is not None:
         await instance.aclose()
+
+
+def _add(members: set[Member], group: str, member: Member) -> None:
+    """Add a member to a group's set, counting it once as a subscription of the group's kind."""
+    if member not in members:
+        members.add(member)
+        _count_membership(group, 1)
+
+
+def _count_membership(group: str, change: int) -> None:
+    """Follow the subscriptions metric as a group that stands for a subscription gains or loses a member."""
+    kind = group_kind(group)
+    if kind is not None:
+        metrics.WS_SUBSCRIPTIONS.labels(kind).inc(change)

@@ -25,7 +25,6 @@ from .control import ControlMessages
 from .delivery import Delivery
 from .forwarding import Forwarder
 from .protocol import TOPIC_PAPERS, TOPIC_SYSTEM, ProtocolError, error_reply, listed, too_slow
-from .snapshots import visible_paper_state
 from .subscriptions import Subscriptions
 from .transport import Outbound
 
@@ -239,29 +238,24 @@ class EventStream:
             await self._start_topic()
 
     async def _start_topic(self) -> None:
-        """Join topic "papers" (and "system"), then replay each paper the position names from its seq: live events
-        are held meanwhile, and those a replay (or a snapshot) covers are dropped, as for a paper subscribe."""
+        """Resume each paper the position names as a paper subscription with `since` (snapshot, replay, and a floor
+        that drops live events the replay covered), then join topic "papers" (and "system")."""
         user = self.identity.user
-        async with self.forwarder.live_events_held():
-            await self.subscriptions.add_topic(TOPIC_PAPERS, self.event_types, user)
-            if self.system:
-                await self.subscriptions.add_topic(TOPIC_SYSTEM, None, user)
-            await self._send({"type": "subscribed", "topic": TOPIC_PAPERS, "event_types": listed(self.event_types)})
-            for paper_id, since in list(self.cursors.items()):
-                state = await visible_paper_state(user, paper_id, since, settings.REALTIME_REPLAY_LIMIT)
-                if state is None:
-                    del self.cursors[paper_id]  # gone, or no longer visible: said exactly as for a missing paper
-                    continue
-                self.forwarder.recently_sent.raise_floor(paper_id, state.snapshot["seq"])
-                await self._paper_reply({"type": "subscribed", "paper_id": paper_id,
-                                         "event_types": listed(self.event_types), "snapshot": state.snapshot,
-                                         "recovery": state.recovery}, replaying=bool(state.missed))
-                await self.forwarder.replay(paper_id, self.event_types, state.missed)
+        for paper_id, since in list(self.cursors.items()):
+            try:
+                await self.forwarder.subscribe_paper(paper_id, self.event_types, since, self._paper_reply)
+            except ProtocolError as exc:
+                if exc.code != "not_found":
+                    raise
+                del self.cursors[paper_id]  # gone, or no longer visible: said exactly as for a missing paper
+        await self.subscriptions.add_topic(TOPIC_PAPERS, self.event_types, user)
+        if self.system:
+            await self.subscriptions.add_topic(TOPIC_SYSTEM, None, user)
+        await self._send({"type": "subscribed", "topic": TOPIC_PAPERS, "event_types": listed(self.event_types)})
 
-    async def _paper_reply(self, reply: dict[str, Any], replaying: bool | None = None) -> None:
+    async def _paper_reply(self, reply: dict[str, Any]) -> None:
         """A paper's subscribed reply; when nothing is replayed after it, its snapshot is the stream's position."""
-        if replaying is None:
-            replaying = bool(reply.get("recovery") and reply["recovery"].get("replayed"))
+        replaying = bool(reply.get("recovery") and reply["recovery"].get("replayed"))
         position = None if replaying else self._event_id(reply["paper_id"], reply["snapshot"]["seq"], moved=True)
         await self.writer.send_message(reply, position)
 

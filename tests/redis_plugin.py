@@ -22,6 +22,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ["DJANGO_HTTPS"] = "false"  # the test clients, browsers included, speak plain http
     # The realtime bus follows REDIS_URL here: tests never publish to a Redis named for the deployment.
     os.environ.pop("REALTIME_REDIS_URL", None)
+    # The test process counts metrics in memory; each end-to-end system gets a metrics directory of its own.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    os.environ.pop("METRICS_TOKEN", None)
     if os.environ.get("TEST_REDIS_URL"):
         os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     else:

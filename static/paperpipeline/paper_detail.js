@@ -1,5 +1,6 @@
 // The progress page of one paper: bars, step, ETA, entities by type, relationships, errors and the
 // status timeline, all live; it subscribes with `since` = the seq the page was rendered at.
+import { startGraph } from "./graph.js";
 import { announce, el, setBar, setStatus, startStream } from "./ui.js";
 
 const root = document.getElementById("paper");
@@ -8,6 +9,7 @@ const names = new Map(); // entity_id → name, for relationship rows
 for (const row of document.querySelectorAll("[data-entity-id]")) names.set(row.dataset.entityId, row.dataset.entityName);
 
 const stream = startStream();
+startGraph(stream, paperId); // before subscribing: the graph hears every event from the first
 stream.subscribePaper(paperId, { since: Number(root.dataset.seq) });
 
 const $ = (id) => document.getElementById(id);

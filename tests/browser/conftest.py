@@ -15,9 +15,15 @@ CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chro
 
 
 @pytest.fixture(scope="package")
-def browser_system(django_db_setup):
+def gate_file(tmp_path_factory) -> Path:
+    """The file that lets GATED-PAPER papers past entity extraction once a test creates it."""
+    return tmp_path_factory.mktemp("browser-gate") / "open"
+
+
+@pytest.fixture(scope="package")
+def browser_system(django_db_setup, gate_file):
     """The whole system as `make run` starts it, for the browser tests."""
-    with running_system(redis_url=os.environ["REDIS_URL"], name="browser-") as system:
+    with running_system(redis_url=os.environ["REDIS_URL"], name="browser-", E2E_GATE_FILE=str(gate_file)) as system:
         yield system
 
 

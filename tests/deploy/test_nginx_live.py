@@ -184,6 +184,12 @@ async def test_nginx_in_front_of_two_daphnes_survives_one_dying_mid_paper(
         login = await asyncio.to_thread(requests.get, f"{site.base_url}/login/", allow_redirects=False, timeout=10)
         assert login.status_code == 200, (login.status_code, login.headers)
         assert "Strict-Transport-Security" in login.headers
+        # /metrics through nginx is not local (nginx sets X-Forwarded-For): refused without METRICS_TOKEN, while a
+        # scrape on the host, straight to a Daphne process, is let in (docs/operations.md, "Metrics").
+        proxied = await asyncio.to_thread(requests.get, f"{site.base_url}/metrics", timeout=10)
+        assert proxied.status_code == 403 and "paperpipeline_" not in proxied.text, proxied.text
+        direct = await asyncio.to_thread(requests.get, f"{system.base_urls[0]}/metrics", timeout=30)
+        assert direct.status_code == 200 and "paperpipeline_ws_connections" in direct.text
 
         access = await token(site, *alice)
         # A body over the application's limit stops at nginx; one under it reaches the application, which refuses

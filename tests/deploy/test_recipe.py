@@ -14,13 +14,14 @@ SYSTEMD = DEPLOY / "systemd"
 
 def settings_env(tmp_path, secrets_env: dict[str, str]) -> dict[str, str]:
     """The documented environment: paperpipeline.env and a secrets.env, with the state folders moved to tmp_path
-    (the documented /var/lib/paperpipeline belongs to the service user)."""
+    (the documented /var/lib/paperpipeline belongs to the service user), the metrics directory too."""
     return {
         "PATH": "/usr/bin:/bin",
         **env_file(DEPLOY / "paperpipeline.env"),
         **secrets_env,
         "PAPERPIPELINE_VAR_DIR": str(tmp_path / "var"),
         "MEDIA_ROOT": str(tmp_path / "media"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
 
 
@@ -89,3 +90,16 @@ def test_the_procfile_and_the_systemd_units_run_the_same_processes():
         assert "EnvironmentFile=/etc/paperpipeline/paperpipeline.env" in text
         assert "EnvironmentFile=/etc/paperpipeline/secrets.env" in text
         assert "PartOf=paperpipeline.target" in text and "WantedBy=paperpipeline.target" in text
+
+
+def test_every_unit_starts_after_the_metrics_directory_was_emptied():
+    """The processes of a host share PROMETHEUS_MULTIPROC_DIR; the reset unit empties that very directory first."""
+    directory = env_file(DEPLOY / "paperpipeline.env")["PROMETHEUS_MULTIPROC_DIR"]
+    reset = (SYSTEMD / "paperpipeline-metrics-reset.service").read_text()
+    assert f"ExecStart=/usr/bin/find {directory} -maxdepth 1 -name *.db -delete" in reset
+    assert "RemainAfterExit=yes" in reset and "PartOf=paperpipeline.target" in reset
+    for unit in ("paperpipeline-web@.service", "paperpipeline-worker@.service", "paperpipeline-system-worker.service",
+                 "paperpipeline-beat.service"):
+        text = (SYSTEMD / unit).read_text()
+        assert "Wants=paperpipeline-metrics-reset.service" in text, unit
+        assert re.search(r"^After=.*\bpaperpipeline-metrics-reset\.service\b", text, re.M), unit

@@ -2,8 +2,10 @@
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +130,8 @@ def running_system(
         if (candidate := free_port()) not in ports:
             ports.append(candidate)
     port = ports[0]
+    # Every process counts its metrics in files there, as under the launcher (docs/operations.md, "Metrics").
+    metrics_dir = tempfile.mkdtemp(prefix=f"{name}metrics-")
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "REDIS_URL": redis_url,
@@ -139,6 +143,7 @@ def running_system(
         # Pluggable by setting: marked papers run slowly, giving fault tests a window mid-paper.
         "PAPER_ENTITY_EXTRACTOR": "tests.e2e.slow_extractor.extract_entities",
         "PYTHONUNBUFFERED": "1",
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         **overrides,
     }
     system = LiveSystem(
@@ -159,6 +164,7 @@ def running_system(
         yield system
     finally:
         system.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
@@ -176,3 +182,14 @@ def own_redis(tmp_path):
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test's own, which it may stop and start again on the same port."""
+    workdir = Path(tempfile.mkdtemp(prefix="redis-private-"))
+    process, url = start_redis_server(workdir=workdir)
+    state = {"process": process, "url": url, "workdir": workdir}
+    yield state
+    state["process"].terminate()
+    state["process"].wait(timeout=10)

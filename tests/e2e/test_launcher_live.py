@@ -206,3 +206,23 @@ def test_the_embedded_redis_refuses_clients_without_its_password(launcher):
     assert not any(password in " ".join(p.cmdline()) for p in launcher.ours())
     launcher.signal_group(signal.SIGTERM)
     assert_stopped_cleanly(launcher)
+
+
+def test_every_process_counts_metrics_in_one_directory_emptied_of_a_previous_run(launcher):
+    metrics_dir = launcher.var_dir / "metrics"
+    stale = metrics_dir / "counter_4194999.db"  # a previous run's file: its counts would be added to this run's
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"a previous run")
+    children = launcher.wait_ready()
+    for name in APPS:
+        assert children[name].environ()["PROMETHEUS_MULTIPROC_DIR"] == str(metrics_dir), name
+    assert not stale.exists()
+    # Daphne and the workers wrote their own files there, and a scrape from this host adds them up.
+    for name in ("daphne", "worker", "system-worker"):
+        launcher.wait_for(lambda name=name: list(metrics_dir.glob(f"*_{children[name].pid}.db")), f"{name}'s metrics")
+    response = requests.get(f"http://127.0.0.1:{launcher.port}/metrics", timeout=30)
+    assert response.status_code == 200, response.text
+    assert 'paperpipeline_metrics_source_up{source="database"} 1.0' in response.text
+    assert "paperpipeline_workers_alive" in response.text
+    launcher.signal_group(signal.SIGTERM)
+    assert_stopped_cleanly(launcher)

@@ -18,6 +18,7 @@ from realtime.protocol import CLOSE_TOO_SLOW
 from tests.conftest import token_for
 from tests.e2e import rawws
 from tests.e2e.conftest import SERVERS, running_system
+from tests.e2e.test_metrics_live import scrape_until
 from tests.e2e.test_pipeline_live import request
 from tests.realtime.test_recovery import append_statuses
 
@@ -126,6 +127,13 @@ async def test_a_client_that_stops_reading_is_closed_with_4011_and_costs_bounded
     # All the server ever held for this client: the 1 MiB cap plus socket buffers, not the 8 MB published.
     assert received < 4 * 1024 * 1024
     await observer.close()
+    # Counted as a slow-client close (docs/operations.md, "Metrics"), whatever code the end of the socket had.
+    def slow_closes(scraped) -> float:
+        return sum(value for (name, labels), value in scraped.samples.items()
+                   if name == "paperpipeline_ws_closes_total" and ("reason", "too_slow") in labels)
+
+    scraped = await asyncio.to_thread(scrape_until, slow_system.base_url, slow_closes)
+    assert slow_closes(scraped) >= 1, scraped.text
 
 
 async def test_progress_for_a_stalled_client_is_coalesced_to_the_latest(slow_system, owned_paper):

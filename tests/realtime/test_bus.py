@@ -3,6 +3,7 @@ reading exactly what publishers send, on the session's real Redis."""
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -69,6 +70,7 @@ async def test_sync_and_async_publishing_send_on_the_bus_channel_of_each_target_
     assert confirmation["type"] == "psubscribe"
 
     sync_payload, async_payload = paper_payload(1), paper_payload(2)
+    before = time.time()
     await asyncio.to_thread(broadcast_event, sync_payload, owner_id=7)  # no loop in that thread: the sync path
     await broadcast_event(async_payload, owner_id=7)  # the running loop's path
     await listener.publish(SENTINEL_CHANNEL, b"end")  # Redis delivers in order: all of ours came before it
@@ -84,6 +86,9 @@ async def test_sync_and_async_publishing_send_on_the_bus_channel_of_each_target_
     await pubsub.aclose()
     await listener.aclose()
 
+    # Each message carries its publish time (for the delivery latency metric), the rest is the layer message.
+    for _channel, message in received:
+        assert before <= message.pop("published_at") <= time.time(), message
     expected = [
         (bus.channel(group), layer_message(payload, owner_id=7))
         for payload in (sync_payload, async_payload)
