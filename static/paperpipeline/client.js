@@ -21,7 +21,8 @@ export class PaperStream extends EventTarget {
     Object.assign(this, { url, access, refresh, refreshUrl, heartbeatMs, backoff, sseAfterFailures, sseUrl });
     this.state = "offline";
     this.transport = "websocket";
-    this.failedOpens = 0; // WebSocket attempts in a row that closed before reaching "connected"
+    this.failedOpens = 0; // WebSocket attempts that closed before reaching "connected", while none ever did
+    this.socketWorked = false; // a WebSocket reached "connected" once: later drops are outages, not a block
     this.sources = new Map(); // SSE: URL → EventSource
     this.socket = null;
     this.attempt = 0;
@@ -91,7 +92,7 @@ export class PaperStream extends EventTarget {
         if (reply.type === "error") this.#emit("protocol_error", reply);
       }
       this.attempt = 0;
-      this.failedOpens = 0;
+      this.socketWorked = true;
       this.#setState("connected");
       this.#startHeartbeat();
     } catch (error) {
@@ -170,7 +171,7 @@ export class PaperStream extends EventTarget {
       this.#emit("protocol_error", { code: event.code === 4001 ? "authentication_failed" : "access_revoked" });
       return;
     }
-    if (this.state !== "connected") this.failedOpens += 1;
+    if (!this.socketWorked && this.state !== "connected") this.failedOpens += 1;
     if (this.#shouldFallBack()) {
       this.transport = "sse";
       return this.#openSse();

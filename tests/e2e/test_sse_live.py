@@ -160,3 +160,50 @@ def test_heartbeat_comments_arrive_at_the_ping_interval(live_system, alice):
         kinds.append(message.comment or message.data.get("type") or message.data.get("event_type"))
     stream.close()
     assert kinds[0] == "subscribed"
+
+
+def _change_password(username: str) -> None:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username=username)
+    user.set_password("a-new-pw-456")
+    user.save()
+
+
+def stream_ends_with(stream: SseClient) -> dict:
+    """The last data message before the stream ended (heartbeats and system events skipped)."""
+    last = None
+    try:
+        for message in stream.events():
+            last = message.data
+    except StopIteration:
+        pass
+    except RuntimeError as exc:  # a generator's StopIteration surfaces as RuntimeError (PEP 479)
+        assert isinstance(exc.__cause__, StopIteration), exc
+    return last
+
+
+def test_a_password_change_or_a_logout_ends_the_streams_they_revoke(live_system, alice, bob):
+    from tests.e2e.test_access_live import _browser_login, _browser_logout
+
+    browser, other_browser = _browser_login(live_system), _browser_login(live_system)
+    streams = [SseClient(f"{live_system.base_url}/api/papers/stream/",
+                         headers={"Cookie": f"sessionid={session.cookies['sessionid']}"}, timeout=20)
+               for session in (browser, other_browser)]
+    for stream in streams:
+        assert next(stream.events()).data["topic"] == "papers", "the session authenticated it"
+    _browser_logout(live_system, browser)
+    assert stream_ends_with(streams[0]) == {"type": "error", "code": "access_revoked",
+                                            "message": "The session was logged out; log in again."}
+
+    by_token = SseClient(f"{live_system.base_url}/api/papers/stream/", headers=bearer(token(live_system, *alice)),
+                         timeout=20)
+    bobs = SseClient(f"{live_system.base_url}/api/papers/stream/?system=1", headers=bearer(token(live_system, *bob)),
+                     timeout=20)
+    assert next(by_token.events()).data["topic"] == "papers"
+    assert next(bobs.events()).data["topic"] == "papers"
+    _change_password("alice")
+    assert stream_ends_with(by_token)["code"] == "access_revoked"
+    assert stream_ends_with(streams[1])["code"] == "access_revoked", "the other session is alice's too"
+    assert next(bobs.events()).data["event_type"] == "system_status", "bob's stream goes on"
+    bobs.close()
