@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from django.conf import settings
 
 from .auth import Identity
@@ -90,6 +91,23 @@ def parse_cursors(text: str) -> OrderedDict[str, int]:
             raise InvalidPosition("Not a position of this stream (paper.seq, comma-separated).") from None
         cursors[paper_id] = parse_seq(seq)
     return cursors
+
+
+def leave_request_thread() -> None:
+    """Give back the thread Django keeps for this request's thread-sensitive sync calls (its middleware's), and run
+    the stream's own (database_sync_to_async) on asgiref's process-wide thread, as WebSocket consumers do.
+
+    Django runs each ASGI request in a ThreadSensitiveContext whose one-thread executor lives until the response
+    ends: a stream would hold an idle thread per client for its whole life. The middleware ran before the body
+    starts, so the executor is idle here. Tasks the stream starts (its heartbeat, control messages, and the fan-out
+    reader if this stream starts it) no longer inherit the request's context either."""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None:
+        return
+    SyncToAsync.thread_sensitive_context.set(None)  # this task's copy of the context only: Django's exit still resets
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
 
 
 class SseWriter:
@@ -198,6 +216,7 @@ class EventStream:
         """The response body: subscribe (snapshot, replay), then live events and heartbeats until the stream ends
         (the client went away, or an error that closes a WebSocket ended it)."""
         try:
+            leave_request_thread()
             yield b"retry: %d\n\n" % RETRY_MS  # headers and a first byte out at once
             await self._guarded(self._start())
             while True:

@@ -207,3 +207,25 @@ def test_a_password_change_or_a_logout_ends_the_streams_they_revoke(live_system,
     assert stream_ends_with(streams[1])["code"] == "access_revoked", "the other session is alice's too"
     assert next(bobs.events()).data["event_type"] == "system_status", "bob's stream goes on"
     bobs.close()
+
+
+def threads_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+
+
+def test_open_streams_cost_no_thread_each(live_system, alice):
+    pid = live_system.processes["daphne"].pid
+    access = token(live_system, *alice)
+    warm = SseClient(f"{live_system.base_url}/api/papers/stream/", headers=bearer(access))
+    assert next(warm.events()).data["topic"] == "papers"  # the process's executor threads exist by now
+    before = threads_of(pid)
+    streams = [SseClient(f"{live_system.base_url}/api/papers/stream/?system=1", headers=bearer(access))
+               for _ in range(15)]
+    for stream in streams:
+        assert next(stream.events()).data["topic"] == "papers"
+    for stream in streams:
+        assert next(stream.events()).data["event_type"] == "system_status", "every stream is live"
+    assert threads_of(pid) - before < 5, (before, threads_of(pid))
+    for stream in [warm, *streams]:
+        stream.close()
