@@ -20,6 +20,7 @@ from typing import Any
 from asgiref.sync import SyncToAsync
 from django.conf import settings
 
+from . import connlog
 from .auth import Identity
 from .background import BackgroundTasks
 from .control import ControlMessages
@@ -211,12 +212,16 @@ class EventStream:
         self.control = ControlMessages(self.subscriptions, self.identity, self.tasks,
                                        fail=self._fail, send=self._send, guarded=self._guarded)
         self.forwarder = Forwarder(self.subscriptions, self.delivery, self.identity, self.control.take)
+        self.address = address
+        self.end_reason: str | None = None  # the error code the stream ended with (logged)
 
     async def body(self) -> AsyncIterator[bytes]:
         """The response body: subscribe (snapshot, replay), then live events and heartbeats until the stream ends
         (the client went away, or an error that closes a WebSocket ended it)."""
         try:
             leave_request_thread()
+            target = {"paper_id": self.paper_id} if self.paper_id else {"topic": TOPIC_PAPERS}
+            connlog.stream_opened(self.address, target, self.since if self.paper_id else len(self.cursors) or None)
             yield b"retry: %d\n\n" % RETRY_MS  # headers and a first byte out at once
             await self._guarded(self._start())
             while True:
@@ -250,6 +255,7 @@ class EventStream:
             await self.identity.authenticate(self.token, self.identity.switch)
         else:
             await self.identity.switch_to_session(self.user, self.session_key)
+        connlog.authenticated(self.identity.user, "token" if self.token is not None else "session")
         self.tasks.start(self._heartbeat())
         if self.paper_id is not None:
             await self.forwarder.subscribe_paper(self.paper_id, self.event_types, self.since, self._paper_reply)
@@ -298,6 +304,7 @@ class EventStream:
 
     async def _stop(self) -> None:
         """Leave every group, stop the timers and release the connection's counts."""
+        connlog.stream_closed(self.end_reason)
         self.tasks.close()
         self.delivery.stop()
         self.identity.forget()
@@ -318,8 +325,10 @@ class EventStream:
 
     async def _fail(self, exc: ProtocolError, request_id: Any = None) -> None:
         """An error; one that closes a WebSocket is the stream's last event, and ends it."""
+        connlog.error(exc.code, exc.close)
         if exc.close is not None:
             self.delivery.closing = True
+            self.end_reason = self.end_reason or exc.code
         await self.delivery.send_message(error_reply(exc.code, exc.message))
         if exc.close is not None:
             self.writer.end()
