@@ -109,3 +109,15 @@ def server_action(protocol: str, action: str, details: dict[str, Any]) -> None:
         })
     elif protocol == "websocket" and action == "rejected":
         access_logger.info("ws.rejected", extra={"path": path, "client": details.get("client")})
+
+
+def stream_opened(address: str | None, target: dict[str, Any], since: Any) -> None:
+    """A server-sent event stream started (realtime/sse.py): bind its id (for its own task) and log what it follows."""
+    structlog.contextvars.bind_contextvars(connection_id=secrets.token_hex(8))
+    logger.info("sse.connect", extra={"client": address, **{key: str(value) for key, value in target.items()},
+                                      "since": since})
+
+
+def stream_closed(reason: str | None) -> None:
+    """A stream ended: the error code it ended with, or None when the client went away."""
+    logger.info("sse.close", extra={"reason": reason})

@@ -14,6 +14,10 @@ from typing import Any, Protocol
 
 # The ASGI scope extension under which a server hands each WebSocket connection its writer.
 WRITER_EXTENSION = "paperpipeline.writer"
+# The ASGI scope extension under which a server offers an HTTP request backpressure: a callable taking a push
+# producer (pause_producing/resume_producing/stop_producing) to be told when the response's socket backs up and
+# drains, returning the callable that stops telling it. Used by the SSE streams (realtime/sse.py).
+HTTP_BACKPRESSURE_EXTENSION = "paperpipeline.http_backpressure"
 
 
 class Outbound:

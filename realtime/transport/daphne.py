@@ -24,7 +24,7 @@ from daphne.server import Server
 from twisted.internet import abstract, reactor, tcp
 
 from .. import connlog
-from . import WRITER_EXTENSION, Outbound
+from . import HTTP_BACKPRESSURE_EXTENSION, WRITER_EXTENSION, Outbound
 
 # --- startup check: the versions tested, and the private internals relied on ---
 
@@ -500,7 +500,10 @@ class PaperServer(Server):
 
     def create_application(self, protocol, scope):
         """Give each WebSocket application its connection's writer (ASGI scope extension) and a lean input queue;
-        otherwise Daphne's own."""
+        otherwise Daphne's own, an HTTP request with a way to hear of its socket's backpressure (scope extension)."""
+        if scope["type"] == "http":
+            scope["extensions"] = {**scope.get("extensions", {}),
+                                   HTTP_BACKPRESSURE_EXTENSION: partial(watch_backpressure, protocol)}
         if scope["type"] != "websocket":
             return super().create_application(protocol, scope)
         # Daphne's create_application, with InputQueue for asyncio.Queue.
@@ -545,6 +548,34 @@ class InputQueue:
             finally:
                 self.waiter = None
         return self.items.pop(0)
+
+
+class _PushProducer:
+    """Twisted's IPushProducer names over a producer of the HTTP backpressure extension."""
+
+    def __init__(self, producer):
+        self.producer = producer
+
+    def pauseProducing(self) -> None:
+        self.producer.pause_producing()
+
+    def resumeProducing(self) -> None:
+        self.producer.resume_producing()
+
+    def stopProducing(self) -> None:
+        self.producer.stop_producing()
+
+
+def watch_backpressure(request, producer):
+    """Register a streaming response's producer on its Twisted request: the HTTP channel pauses it while the
+    socket's write buffer is over 64 KiB and resumes it once drained. Returns the unregistering callable."""
+    request.registerProducer(_PushProducer(producer), True)
+
+    def stop() -> None:
+        if request.producer is not None and request.channel is not None:  # the channel goes with the connection
+            request.unregisterProducer()
+
+    return stop
 
 
 def run(argv: list[str], when_running=None) -> None:

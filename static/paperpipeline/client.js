@@ -1,6 +1,8 @@
 // The browser client of /ws/papers (docs/browser-client.md): one small ES module, no build step.
 // Connect, authenticate (Django session or JWT), subscribe, reconnect with exponential backoff and
 // jitter, resume every paper with `since`, app-level heartbeat, token refresh, and a connection state.
+// When the WebSocket cannot open (a proxy that blocks it), a session-authenticated page falls back to
+// server-sent events on the same log (`transport` says which one is in use).
 
 const RESUMABLE = "paper";
 
@@ -12,10 +14,16 @@ export class PaperStream extends EventTarget {
     refreshUrl = "/api/token/refresh/",
     heartbeatMs = 15000,
     backoff = { initialMs: 500, maxMs: 15000 },
+    sseAfterFailures = 2, // WebSocket attempts that never opened before falling back to SSE (0: never)
+    sseUrl = "/api/papers/",
   } = {}) {
     super();
-    Object.assign(this, { url, access, refresh, refreshUrl, heartbeatMs, backoff });
+    Object.assign(this, { url, access, refresh, refreshUrl, heartbeatMs, backoff, sseAfterFailures, sseUrl });
     this.state = "offline";
+    this.transport = "websocket";
+    this.failedOpens = 0; // WebSocket attempts that closed before reaching "connected", while none ever did
+    this.socketWorked = false; // a WebSocket reached "connected" once: later drops are outages, not a block
+    this.sources = new Map(); // SSE: URL → EventSource
     this.socket = null;
     this.attempt = 0;
     this.wanted = new Map(); // key → subscribe message, replayed on every (re)connect
@@ -35,6 +43,7 @@ export class PaperStream extends EventTarget {
     this.closedByUser = true;
     clearTimeout(this.retryTimer);
     this.socket?.close(1000);
+    this.#closeSources();
     this.#setState("offline");
   }
 
@@ -63,6 +72,7 @@ export class PaperStream extends EventTarget {
   // --- internals ---
 
   #open() {
+    if (this.transport === "sse") return this.#openSse();
     this.#setState(this.attempt === 0 ? "connecting" : "reconnecting");
     const socket = new WebSocket(this.url);
     this.socket = socket;
@@ -82,6 +92,7 @@ export class PaperStream extends EventTarget {
         if (reply.type === "error") this.#emit("protocol_error", reply);
       }
       this.attempt = 0;
+      this.socketWorked = true;
       this.#setState("connected");
       this.#startHeartbeat();
     } catch (error) {
@@ -144,7 +155,9 @@ export class PaperStream extends EventTarget {
     track.gapTimer = setTimeout(() => {
       track.gapTimer = null;
       const message = this.wanted.get(`${RESUMABLE}:${paperId}`);
-      if (track.seen.size && message && this.state === "connected") this.#request(this.#withSince(message));
+      if (!track.seen.size || !message || this.state !== "connected") return;
+      if (this.transport === "sse") this.#openSse(); // reopened with `since`: the log fills the gap
+      else this.#request(this.#withSince(message));
     }, 2000);
   }
 
@@ -158,6 +171,21 @@ export class PaperStream extends EventTarget {
       this.#emit("protocol_error", { code: event.code === 4001 ? "authentication_failed" : "access_revoked" });
       return;
     }
+    if (!this.socketWorked && this.state !== "connected") this.failedOpens += 1;
+    if (this.#shouldFallBack()) {
+      this.transport = "sse";
+      return this.#openSse();
+    }
+    this.#retryLater();
+  }
+
+  // EventSource sends no headers: only a page authenticated by its session cookie can fall back.
+  #shouldFallBack() {
+    return this.sseAfterFailures > 0 && this.failedOpens >= this.sseAfterFailures && !this.access
+      && typeof EventSource !== "undefined";
+  }
+
+  #retryLater() {
     this.attempt += 1;
     const ceiling = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.attempt - 1));
     const delay = Math.random() * ceiling; // full jitter: a restarted server is not hit by every client at once
@@ -200,14 +228,68 @@ export class PaperStream extends EventTarget {
   }
 
   #sendIfOpen(message) {
+    if (this.transport === "sse") {
+      if (this.state !== "offline" || this.sources.size) this.#openSse(); // the streams are fixed: open them anew
+      return Promise.resolve(null);
+    }
     if (this.socket?.readyState === WebSocket.OPEN && this.state === "connected") return this.#request(message);
     return Promise.resolve(null); // sent on connect, with everything else wanted
+  }
+
+  // --- the SSE fallback: one stream for the topics, one per paper (docs/browser-client.md) ---
+
+  #openSse() {
+    this.#closeSources();
+    this.#setState(this.attempt === 0 && this.state !== "reconnecting" ? "connecting" : "reconnecting");
+    const topics = [...this.wanted.values()].filter((m) => m.topic);
+    const urls = [];
+    if (topics.length) {
+      const query = new URLSearchParams();
+      if (topics.some((m) => m.topic === "system")) query.set("system", "1");
+      const papersTopic = topics.find((m) => m.topic === "papers");
+      if (papersTopic?.event_types) query.set("event_types", papersTopic.event_types.join(","));
+      urls.push(`${this.sseUrl}stream/?${query}`);
+    }
+    for (const message of this.wanted.values()) {
+      if (!message.paper_id) continue;
+      const query = new URLSearchParams();
+      const { since } = this.#withSince(message);
+      if (since !== undefined) query.set("since", String(since));
+      if (message.event_types) query.set("event_types", message.event_types.join(","));
+      urls.push(`${this.sseUrl}${message.paper_id}/stream/?${query}`);
+    }
+    for (const url of urls) this.#openSource(url);
+  }
+
+  #openSource(url) {
+    const source = new EventSource(url, { withCredentials: true });
+    this.sources.set(url, source);
+    source.onopen = () => {
+      if ([...this.sources.values()].every((s) => s.readyState === EventSource.OPEN)) {
+        this.attempt = 0;
+        this.#setState("connected");
+      }
+    };
+    source.onmessage = (message) => this.#onMessage(JSON.parse(message.data));
+    source.onerror = () => {
+      if (this.sources.get(url) !== source) return;
+      if (source.readyState === EventSource.CONNECTING) return this.#setState("reconnecting"); // it retries itself
+      // Refused (401, 404, 429) or not an event stream: try again later, from the positions we hold.
+      this.#closeSources();
+      this.#setState(navigator.onLine === false ? "offline" : "reconnecting");
+      this.#retryLater();
+    };
+  }
+
+  #closeSources() {
+    for (const source of this.sources.values()) source.close();
+    this.sources.clear();
   }
 
   #setState(state) {
     if (state === this.state) return;
     this.state = state;
-    this.#emit("state", { state });
+    this.#emit("state", { state, transport: this.transport });
   }
 
   #emit(type, detail) {

@@ -10,11 +10,20 @@ for (const bar of document.querySelectorAll(".bar[aria-valuenow]")) {
 export function startStream() {
   const stream = new PaperStream().connect();
   const badge = document.getElementById("conn-state");
+  const transport = document.getElementById("conn-transport");
   stream.addEventListener("state", ({ detail }) => {
     if (!badge) return;
     badge.hidden = false;
     badge.textContent = detail.state;
     badge.className = `conn conn-${detail.state === "connecting" ? "reconnecting" : detail.state}`;
+    if (!transport) return;
+    // Which way live data comes: the WebSocket, or server-sent events when a proxy blocks WebSockets.
+    transport.hidden = false;
+    transport.dataset.transport = detail.transport;
+    transport.textContent = detail.transport === "sse" ? "via SSE" : "via WebSocket";
+    transport.title = detail.transport === "sse"
+      ? "The WebSocket could not open; live updates come as server-sent events."
+      : "Live updates come over a WebSocket.";
   });
   window.paperStream = stream; // for the browser tests and for poking at it from the console
   return stream;
