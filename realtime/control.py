@@ -5,9 +5,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from papers.selectors import paper_visible_to
+
 from .auth import Identity
 from .background import BackgroundTasks
-from .protocol import ProtocolError, access_revoked
+from .protocol import TOPIC_PAPERS, ProtocolError, access_revoked
 from .snapshots import visible_paper_state
 from .subscriptions import Subscriptions
 
@@ -24,7 +26,7 @@ class ControlMessages:
         self.subscriptions, self.identity, self.tasks = subscriptions, identity, tasks
         self.fail, self.send, self.guarded = fail, send, guarded  # the consumer's
         self.handlers = {"user.revoked": self.user_revoked, "session.revoked": self.session_revoked,
-                         "user.changed": self.user_changed, "paper.revoked": self.paper_revoked}
+                         "user.changed": self.user_changed, "paper.revoked": self.paper_revoked, "paper.deleted": self.paper_deleted}
 
     def take(self, message: dict[str, Any]) -> None:
         """Start acting on a control message (unknown types are ignored)."""
@@ -67,3 +69,8 @@ class ControlMessages:
                 logger.exception("re-checking access to %s failed; ending the subscription to be safe", paper_id)
         await self.subscriptions.drop_paper(paper_id)
         await self.send({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
+
+    async def paper_deleted(self, message: dict[str, Any]) -> None:
+        """A paper was deleted: tell a topic "papers" subscriber who could see it, so its list drops the paper."""
+        if TOPIC_PAPERS in self.subscriptions.topics and paper_visible_to(self.identity.user, message["owner_id"]):
+            await self.send({"type": "paper_deleted", "paper_id": message["paper_id"]})
