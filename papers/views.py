@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services
+from . import display, selectors, services
 from .models import EXTENSIONS, Paper
 from .pipeline.types import ENTITY_TYPES
 
@@ -65,7 +65,7 @@ def paper_detail(request: HttpRequest, paper_id) -> HttpResponse:
         "paper": paper,
         "snapshot": selectors.paper_snapshot(paper=paper),
         "entity_groups": _grouped(entities),
-        "relationships": selectors.relationship_list(paper=paper),
+        "relationships": sorted(selectors.relationship_list(paper=paper), key=display.relationship_order),
         "timeline": selectors.paper_status_history(paper_id=paper.pk),
     }
     return render(request, "papers/paper_detail.html", context)
@@ -117,6 +117,6 @@ def _visible_or_404(request: HttpRequest, paper_id) -> Paper:
 def _grouped(entities) -> list[tuple[str, list]]:
     """Entities by type, in the order readers scan them."""
     groups = {kind: [] for kind in ENTITY_TYPES}
-    for entity in entities:
+    for entity in sorted(entities, key=display.entity_order):
         groups.setdefault(entity.entity_type, []).append(entity)
     return list(groups.items())
