@@ -69,8 +69,9 @@ class PaperAdmin(admin.ModelAdmin):
         # A stored file is shown as a link to the authorized download (the file widget would link MEDIA_URL) and
         # is never replaced in place: a new file is a new paper, validated and processed from the start.
         (None, {"fields": ["id", "title", "owner", "download", "original_filename", "content_type", "size_bytes"]}),
-        ("Processing", {"fields": ["status", "progress_percent", "step", "step_progress_percent", "estimated_completion",
-                                   "task_id", "started_at", "completed_at", "created_at", "updated_at"]}),
+        ("Processing", {"fields": ["status", "progress_percent", "step", "step_progress_percent",
+                                   "estimated_completion", "task_id", "started_at", "completed_at", "created_at",
+                                   "updated_at"]}),
         ("Error", {"fields": ["error_code", "error_message"]}),
     ]
 

@@ -28,7 +28,9 @@ def event_committed_announce(*, payload: dict[str, Any], owner_id: Any) -> None:
     )
 
 
-def paper_access_changed_announce(*, paper_id: Any, reason: str, owner_id: Any = None, using: str | None = None) -> None:
+def paper_access_changed_announce(
+    *, paper_id: Any, reason: str, owner_id: Any = None, using: str | None = None
+) -> None:
     """Announce, once committed, that subscriptions to a paper must end ("deleted") or be re-checked."""
     paper_id = str(paper_id)
     transaction.on_commit(

@@ -26,7 +26,8 @@ class ControlMessages:
         self.subscriptions, self.identity, self.tasks = subscriptions, identity, tasks
         self.fail, self.send, self.guarded = fail, send, guarded  # the consumer's
         self.handlers = {"user.revoked": self.user_revoked, "session.revoked": self.session_revoked,
-                         "user.changed": self.user_changed, "paper.revoked": self.paper_revoked, "paper.deleted": self.paper_deleted}
+                         "user.changed": self.user_changed, "paper.revoked": self.paper_revoked,
+                         "paper.deleted": self.paper_deleted}
 
     def take(self, message: dict[str, Any]) -> None:
         """Start acting on a control message (unknown types are ignored)."""
