@@ -12,6 +12,9 @@ from tests.e2e.conftest import running_system
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+# Papers marked GATED-PAPER wait in the worker until this file exists (tests/e2e/slow_extractor.py): a paper held
+# processing for as long as a test needs. Set before the system starts, which passes it on to its workers.
+GATE = Path(os.environ.setdefault("E2E_GATE_FILE", str(SCREENSHOTS.parent / f"gate-{os.getpid()}")))
 
 
 @pytest.fixture(scope="package")
