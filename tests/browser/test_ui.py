@@ -8,6 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from papers import display
 from tests.browser.conftest import GATE, SCREENSHOTS, csp_violations, log_in
 from tests.conftest import SAMPLE_TEXT
 from tests.e2e.slow_extractor import GATE_MARKER, MARKER
@@ -150,6 +151,14 @@ def test_a_live_page_reads_the_same_after_a_reload(page, browser_system, alice):
     base = browser_system.base_url
     log_in(page, browser_system, "alice", "pw-alice-123")
     expect(page.locator("#conn-state")).to_have_text("connected")
+    # The browser's formatter rounds and labels as the server's (papers/display.py) does.
+    shown = page.evaluate("""import('/static/paperpipeline/format.js').then((f) => [f.confidenceText(0.855),
+        f.percentText(0.355), f.stepLabel('text_extraction', 'processing'), f.stepLabel('text_extraction', 'completed'),
+        f.errorText('empty_document')])""")
+    assert shown == [display.confidence_text(0.855), display.percent_text(0.355),
+                     display.step_label("text_extraction", "processing"),
+                     display.step_label("text_extraction", "completed"), display.error_text("empty_document")]
+    assert shown[:2] == ["0.86", "36%"]
     paper_id = upload_as_alice(browser_system, "live.txt", MARKER + "\n" + SAMPLE_TEXT)
     detail = open_page(page.context, f"{base}/papers/{paper_id}/")
     expect(detail.locator("#step")).to_have_text("Entity extraction", timeout=30_000)
