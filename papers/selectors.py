@@ -169,3 +169,32 @@ def paper_counts_by_status() -> dict[str, int]:
     for row in Paper.objects.order_by().values("status").annotate(n=Count("pk")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+EVALUATIONS_LIMIT = 5000  # result rows read for the library page: a bound on one request's work
+
+
+def evaluation_list(*, user, limit: int = EVALUATIONS_LIMIT) -> list[dict[str, Any]]:
+    """Which models (or methods) the user's own papers evaluated on which datasets, one row per pair with its
+    papers (and each one's metric and score), most papers first: one query.
+
+    Only papers the user owns, staff included: this is the user's library, not the whole site."""
+    if not _may_see_papers(user):
+        return []
+    results = (
+        Relationship.objects.filter(paper__owner_id=user.pk, relationship_type="EVALUATED_ON")
+        .order_by("-paper__created_at", "paper_id", "created_at")
+        .values_list("source__name", "target__name", "paper_id", "paper__title", "paper__original_filename",
+                     "metric__name", "score")[:limit]
+    )
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for model, dataset, paper_id, title, filename, metric, score in results:
+        pair = pairs.setdefault((model, dataset), {"model": model, "dataset": dataset, "papers": {}})
+        # The first result read for a paper stands: a model is evaluated on a dataset once per paper.
+        pair["papers"].setdefault(paper_id, {
+            "id": paper_id, "title": title or filename or str(paper_id), "metric": metric, "score": score or None,
+        })
+    rows = [{**pair, "papers": list(pair["papers"].values())} for pair in pairs.values()]
+    for row in rows:
+        row["count"] = len(row["papers"])
+    return sorted(rows, key=lambda row: (-row["count"], row["model"].casefold(), row["dataset"].casefold()))

@@ -7,6 +7,7 @@ from . import views
 
 urlpatterns = [
     path("", views.paper_list, name="paper-list"),
+    path("library/", views.paper_library, name="paper-library"),
     path("papers/rows/", views.paper_rows, name="paper-rows"),
     path("papers/<uuid:paper_id>/", views.paper_detail, name="paper-detail"),
     path("papers/<uuid:paper_id>/file/", views.paper_file, name="paper-file"),

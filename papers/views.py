@@ -61,14 +61,30 @@ def paper_detail(request: HttpRequest, paper_id) -> HttpResponse:
     """A paper's progress page: state, entities, relationships and event timeline."""
     paper = _visible_or_404(request, paper_id)
     entities = selectors.entity_list(paper=paper)
+    relationships = sorted(selectors.relationship_list(paper=paper), key=display.relationship_order)
     context = {
         "paper": paper,
         "snapshot": selectors.paper_snapshot(paper=paper),
         "entity_groups": _grouped(entities),
-        "relationships": sorted(selectors.relationship_list(paper=paper), key=display.relationship_order),
+        "relationships": relationships,
+        "graph": _graph(entities, relationships),
         "timeline": selectors.paper_status_history(paper_id=paper.pk),
     }
     return render(request, "papers/paper_detail.html", context)
+
+
+@login_required
+@require_GET
+def paper_library(request: HttpRequest) -> HttpResponse:
+    """Across the user's own papers: which models were evaluated on which datasets, linking to the papers."""
+    evaluations = selectors.evaluation_list(user=request.user)
+    context = {
+        "evaluations": evaluations,
+        "model_count": len({row["model"] for row in evaluations}),
+        "dataset_count": len({row["dataset"] for row in evaluations}),
+        "paper_count": len({paper["id"] for row in evaluations for paper in row["papers"]}),
+    }
+    return render(request, "papers/paper_library.html", context)
 
 
 @login_required
@@ -112,6 +128,18 @@ def _visible_or_404(request: HttpRequest, paper_id) -> Paper:
     if paper is None or not selectors.paper_visible_to(request.user, paper.owner_id):
         raise Http404("No such paper.")
     return paper
+
+
+def _graph(entities, relationships) -> dict[str, list]:
+    """The paper's entities and relationships as the graph on its page starts from (the same fields its events
+    carry, and each relationship's evidence)."""
+    nodes = [{"entity_id": str(e.pk), "entity_type": e.entity_type, "entity_name": e.name, "key": e.key}
+             for e in entities]
+    edges = [{"relationship_id": str(r.pk), "relationship_type": r.relationship_type, "source_id": str(r.source_id),
+              "target_id": str(r.target_id), "confidence": r.confidence, "evidence": r.evidence,
+              "metric": r.metric.name if r.metric else None, "score": r.score or None}
+             for r in relationships]
+    return {"nodes": nodes, "edges": edges}
 
 
 def _grouped(entities) -> list[tuple[str, list]]:

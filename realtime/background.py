@@ -8,8 +8,10 @@ from typing import Any
 class BackgroundTasks:
     """The tasks a connection started; each is referenced until done, so none is collected mid-flight."""
 
+    __slots__ = ("_tasks", "closed")
+
     def __init__(self):
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] | None = None  # made with the first task: most connections start none
         self.closed = False
 
     def start(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task | None:
@@ -18,6 +20,8 @@ class BackgroundTasks:
             coroutine.close()
             return None
         task = asyncio.get_running_loop().create_task(coroutine)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -25,15 +29,17 @@ class BackgroundTasks:
     def close(self) -> None:
         """Cancel every task still running; nothing new starts after this."""
         self.closed = True
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks or ())
 
 
 class Timer:
     """A cancellable delayed call of a coroutine function, run as one of a connection's background tasks."""
+
+    __slots__ = ("tasks", "_handle", "_callback", "_paused")
 
     def __init__(self, tasks: BackgroundTasks):
         self.tasks = tasks

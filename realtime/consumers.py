@@ -5,6 +5,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
@@ -38,7 +39,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
     """One client connection to the paper event stream."""
 
     # Everything reaches a connection through realtime.fanout (events and control messages alike), so it
-    # needs no channel-layer channel of its own: no Redis subscription per connection.
+    # needs no channel-layer channel of its own: no Redis subscription per connection (__call__ asks for none).
     channel_layer_alias = "paperpipeline.no-per-connection-channel"
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -156,9 +157,9 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     # --- outbound: events and control messages, both from the process's fan-out ---
 
-    def fanout_message(self, message: dict[str, Any]) -> Awaitable[None]:
+    def fanout_message(self, message: dict[str, Any]) -> Awaitable[None] | None:
         """Take one message of a group this connection is in (the fan-out's member interface): the forwarder's
-        coroutine itself, so a delivery runs in one frame fewer."""
+        decision, a plain call; None, or the close of a client too slow, for the fan-out to await."""
         return self.forwarder.take(message)
 
     # --- delivery: the policy is realtime.delivery's, the writing the server's (realtime.transport) ---
@@ -167,10 +168,18 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         """Deliver through the writer of the server this runs on; every other ASGI message out (replies,
         errors, the close) goes through it too, after the events before it.
 
-        send_json() goes around send(), so the ASGI send itself is where those messages enter the writer."""
+        send_json() goes around send(), so the ASGI send itself is where those messages enter the writer. This is
+        Channels' AsyncConsumer.__call__ for a consumer without a channel layer, receiving in this task: Channels'
+        await_many_dispatch keeps a task of its own per connection for every receive."""
+        self.scope = scope
+        self.channel_layer = None
         self.delivery = Delivery(writer_for(scope, send), settings.WS_SLOW_CLIENT_MAX_BYTES, self._too_slow)
+        self.base_send = self.delivery.send_message
         try:
-            await super().__call__(scope, receive, self.delivery.send_message)
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
         finally:
             self.delivery.stop()  # also when the application ends without a disconnect (cancelled, failed)
 

@@ -20,20 +20,19 @@ class ControlMessages:
     """Acts on one connection's control messages, each in a task of its own (it may query the database, and the
     fan-out must not wait for that)."""
 
+    __slots__ = ("subscriptions", "identity", "tasks", "fail", "send", "guarded")
+
     def __init__(self, subscriptions: Subscriptions, identity: Identity, tasks: BackgroundTasks, *,
                  fail: Callable[[ProtocolError], Awaitable[None]], send: Callable[[dict], Awaitable[None]],
                  guarded: Callable[[Awaitable[None]], Awaitable[None]]):
         self.subscriptions, self.identity, self.tasks = subscriptions, identity, tasks
         self.fail, self.send, self.guarded = fail, send, guarded  # the consumer's
-        self.handlers = {"user.revoked": self.user_revoked, "session.revoked": self.session_revoked,
-                         "user.changed": self.user_changed, "paper.revoked": self.paper_revoked,
-                         "paper.deleted": self.paper_deleted}
 
     def take(self, message: dict[str, Any]) -> None:
         """Start acting on a control message (unknown types are ignored)."""
         handler = self.handlers.get(message["type"])
         if handler is not None:
-            self.tasks.start(self.guarded(handler(message)))
+            self.tasks.start(self.guarded(handler(self, message)))
 
     async def user_revoked(self, message: dict[str, Any]) -> None:
         """The account was deactivated or deleted, or its password changed: close now, not when the token expires."""
@@ -75,3 +74,6 @@ class ControlMessages:
         """A paper was deleted: tell a topic "papers" subscriber who could see it, so its list drops the paper."""
         if TOPIC_PAPERS in self.subscriptions.topics and paper_visible_to(self.identity.user, message["owner_id"]):
             await self.send({"type": "paper_deleted", "paper_id": message["paper_id"]})
+
+    handlers = {"user.revoked": user_revoked, "session.revoked": session_revoked, "user.changed": user_changed,
+                "paper.revoked": paper_revoked, "paper.deleted": paper_deleted}

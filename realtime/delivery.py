@@ -13,6 +13,9 @@ from .transport import Outbound, Writer
 class Delivery:
     """What one connection sends, and when, given its writer's backpressure."""
 
+    __slots__ = ("writer", "max_backlog_bytes", "on_too_slow", "held_progress", "backlog", "flusher", "too_slow",
+                 "closing")
+
     def __init__(self, writer: Writer, max_backlog_bytes: int, on_too_slow: Callable[[], Awaitable[None]]):
         self.writer = writer
         self.max_backlog_bytes = max_backlog_bytes  # WS_SLOW_CLIENT_MAX_BYTES
@@ -23,35 +26,40 @@ class Delivery:
         self.too_slow = False
         self.closing = False  # an error that closes the connection was sent: it is the last message
 
-    async def deliver(self, paper_id: str, event_type: str, event: Outbound) -> None:
-        """Send now if the socket keeps up; else coalesce progress (latest wins) and cap everything else."""
+    def deliver(self, paper_id: str, event_type: str, event: Outbound) -> Awaitable[None] | None:
+        """Send now if the socket keeps up; else coalesce progress (latest wins) and cap everything else. Returns
+        None, or the close of a client found too slow for the caller to await."""
+        # A plain call, not a coroutine: it runs once per delivery, and only the close has to wait.
         if self.too_slow:
-            return
+            return None
         if not self.writer.paused:
             self.backlog = 0  # the socket drained: the cap counts one backed-up stretch, not a lifetime
-            self._send_in_order(paper_id, event)
-            return
+            if self.held_progress:
+                self._send_held(paper_id)
+            if not self.closing:
+                self.writer.send_event(event)
+            return None
         if event_type == PROGRESS_UPDATED:
             self.held_progress[paper_id] = event
             if self.flusher is None:
                 self.flusher = asyncio.ensure_future(self._flush_when_writable())
-            return
+            return None
         held = self.held_progress.get(paper_id)
         self.backlog += len(event.text) + (len(held.text) if held else 0)
         if self.backlog > self.max_backlog_bytes:
             # Never drop status, entity, relationship or error events silently: disconnect instead; the
             # client resumes with `since` and gets every one of them from the log.
             self.too_slow = True
-            await self.on_too_slow()
-            return
-        self._send_in_order(paper_id, event)
+            return self.on_too_slow()
+        self._send_held(paper_id)
+        self.write(event)
+        return None
 
-    def _send_in_order(self, paper_id: str, event: Outbound) -> None:
-        """Send a held progress event of the paper first, so its events stay in seq order."""
+    def _send_held(self, paper_id: str) -> None:
+        """Send a held progress event of the paper before its next event, so its events stay in seq order."""
         held = self.held_progress.pop(paper_id, None)
         if held is not None:
             self.write(held)
-        self.write(event)
 
     def write(self, event: Outbound) -> None:
         """Write an event unless the closing error went out (nothing may follow it); never waits (writers write or

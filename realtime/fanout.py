@@ -9,6 +9,7 @@ the message encoding and the Redis to use.
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,7 +34,8 @@ BATCH_LIMIT = 100
 
 
 class Member(Protocol):
-    async def fanout_message(self, message: dict[str, Any]) -> None: ...
+    def fanout_message(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        """Take one message; return None, or what must be awaited before the next member's turn."""
 
     def hold_writes(self) -> None: ...
 
@@ -174,8 +176,9 @@ class Fanout:
             self.oldest_published_at = published_at
 
     async def _deliver(self, batch: list[dict[str, Any]]) -> None:
-        """Hand out a batch in order; each member writes its share of it to its socket at once at the end."""
-        holding: set[Member] = set()
+        """Hand out a batch in order; each member writes its share of a batch of several messages to its socket
+        at once at the end (a batch of one is written as it is handed out)."""
+        holding: set[Member] | None = set() if len(batch) > 1 else None
         try:
             for message in batch:
                 try:
@@ -187,16 +190,20 @@ class Fanout:
                 self._note(group, decoded)  # per message, never per member: the metrics count per batch
                 if "text" in decoded:
                     decoded["prepared"] = Outbound(decoded["text"])  # framed once, for all members
+                # A copy: a member that must be awaited lets others join and leave meanwhile.
                 for member in list(self.members.get(group, ())):
-                    if member not in holding:
+                    if holding is not None and member not in holding:
                         member.hold_writes()
                         holding.add(member)
                     try:
-                        await member.fanout_message(decoded)
+                        # Most members take a message without waiting: no coroutine per member and message.
+                        pending = member.fanout_message(decoded)
+                        if pending is not None:
+                            await pending
                     except Exception:
                         logger.exception("delivering to one member failed")
         finally:
-            for member in holding:
+            for member in holding or ():
                 member.release_writes()
 
     async def aclose(self) -> None:

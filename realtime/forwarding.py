@@ -15,14 +15,16 @@ from .auth import Identity
 from .broadcast import PAPER_MESSAGE, SYSTEM_MESSAGE
 from .delivery import Delivery
 from .events import encode
-from .protocol import TOPIC_PAPERS, ProtocolError, listed
+from .protocol import ProtocolError, listed
 from .snapshots import visible_paper_state
-from .subscriptions import RecentlySent, Subscriptions
+from .subscriptions import Subscriptions
 from .transport import Outbound
 
 
 class Forwarder:
     """Filters, de-duplicates and hands to the delivery policy what the fan-out brings one connection."""
+
+    __slots__ = ("subscriptions", "delivery", "identity", "on_control", "holding")
 
     def __init__(self, subscriptions: Subscriptions, delivery: Delivery, identity: Identity,
                  on_control: Callable[[dict[str, Any]], None]):
@@ -30,28 +32,26 @@ class Forwarder:
         self.delivery = delivery
         self.identity = identity  # who the connection acts for now (its user is None until it authenticates)
         self.on_control = on_control
-        self.recently_sent = RecentlySent()
         self.holding: list[dict[str, Any]] | None = None
 
-    async def take(self, message: dict[str, Any]) -> None:
-        """Take one message of a group the connection is in: forward an event, pass on a control message."""
-        # Runs once per event per connection: one frame, no helper coroutines.
+    def take(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        """Take one message of a group the connection is in: forward an event, pass on a control message. Returns
+        None, or what the caller must await (closing a client found too slow)."""
+        # Runs once per event per connection, so it is a plain call (no coroutine to create) that decides with
+        # dict and set lookups what Subscriptions keeps ready.
         if self.holding is not None:
             self.holding.append(message)
         elif message["type"] == PAPER_MESSAGE:
-            # Forward a paper event, already encoded, if a subscription wants it and it was not sent yet. A paper
-            # subscription was authorized when made (and is revoked on change); topic events are authorized one
-            # by one, since a connection may sit in a paper's group it was refused.
-            paper_id, event_type = message["paper_id"], message["event_type"]
-            if self.subscriptions.wants_paper_event(
-                paper_id, event_type, self.identity.user, message.get("owner_id")
-            ) and self.recently_sent.first_time(paper_id, message.get("seq")):
-                await self.delivery.deliver(paper_id, event_type, message["prepared"])
+            # A paper subscription was authorized when made (and is revoked on change); topic events are
+            # authorized one by one, since a connection may sit in a paper's group it was refused.
+            if self.subscriptions.accepts(message, self.identity.user):
+                return self.delivery.deliver(message["paper_id"], message["event_type"], message["prepared"])
         elif message["type"] == SYSTEM_MESSAGE:
             if self.subscriptions.wants_system():
                 self.delivery.write(message["prepared"])
         else:
             self.on_control(message)
+        return None
 
     async def subscribe_paper(self, paper_id: str, event_types: frozenset[str] | None, since: int | None,
                               reply: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
@@ -65,8 +65,8 @@ class Forwarder:
             if state is None:
                 await self.subscriptions.drop_paper(paper_id)  # refused, or no longer visible: an earlier one ends
                 raise ProtocolError("not_found", "No such paper.")
-            self.snapshot_sent(paper_id, state.snapshot["seq"], state.owner_id)
-            self.subscriptions.record_paper(paper_id, event_types)
+            self.subscriptions.record_paper(paper_id, event_types,
+                                            self.covered_by_snapshot(state.snapshot["seq"], state.owner_id))
             answer = {"type": "subscribed", "paper_id": paper_id, "event_types": listed(event_types),
                       "snapshot": state.snapshot}
             if state.recovery is not None:
@@ -83,17 +83,22 @@ class Forwarder:
         finally:
             held, self.holding = self.holding, None
             for message in held:
-                await self.take(message)
+                pending = self.take(message)
+                if pending is not None:
+                    await pending
 
-    def snapshot_sent(self, paper_id: str, seq: int, owner_id: Any) -> None:
-        """A snapshot current to `seq` is going out: held events up to it are covered by it, unless topic
-        "papers" was already bringing the connection this paper's events (then nothing may be dropped)."""
-        if not (TOPIC_PAPERS in self.subscriptions.topics and paper_visible_to(self.identity.user, owner_id)):
-            self.recently_sent.raise_floor(paper_id, seq)
+    def covered_by_snapshot(self, seq: int, owner_id: Any) -> int:
+        """The seq up to which held events are covered by a snapshot current to `seq` (and so dropped): `seq`,
+        or 0 when topic "papers" was already bringing the connection this paper's events (nothing may be dropped)."""
+        if self.subscriptions.topic_types and paper_visible_to(self.identity.user, owner_id):
+            return 0
+        return seq
 
     async def replay(self, paper_id: str, event_types: frozenset[str] | None, payloads: list[dict[str, Any]]) -> None:
         """Send logged events a resuming client missed; the replay obeys backpressure like live events."""
         metrics.WS_REPLAYED_EVENTS.inc(len(payloads))  # once per replay, not per event
         for payload in payloads:
             if event_types is None or payload["event_type"] in event_types:
-                await self.delivery.deliver(paper_id, payload["event_type"], Outbound(encode(payload)))
+                pending = self.delivery.deliver(paper_id, payload["event_type"], Outbound(encode(payload)))
+                if pending is not None:
+                    await pending

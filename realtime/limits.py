@@ -15,6 +15,8 @@ class TokenBucket:
     """Messages allowed per second with a burst; hand-written because its state lives and dies with one
     connection, in memory, with no keys or storage to manage (a rate-limit library adds both)."""
 
+    __slots__ = ("rate", "burst", "clock", "tokens", "updated")
+
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
         self.rate, self.burst, self.clock = rate, burst, clock
         self.tokens = float(burst)
@@ -34,6 +36,8 @@ class TokenBucket:
 class MessageRate:
     """WS_RATE_LIMIT messages per second with a burst of WS_RATE_BURST; a client refused more than a burst's
     worth of messages in a row is closed."""
+
+    __slots__ = ("bucket", "refused_in_a_row")
 
     def __init__(self):
         self.bucket = TokenBucket(settings.WS_RATE_LIMIT, settings.WS_RATE_BURST)

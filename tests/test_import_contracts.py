@@ -27,10 +27,11 @@ def test_the_project_keeps_its_import_contracts():
         ("papers/selectors.py", "from realtime import fanout", "papers.selectors -> realtime.fanout"),
         ("realtime/consumers.py", "from realtime.transport import daphne",
          "realtime.consumers -> realtime.transport.daphne"),
+        ("paperclient/client.py", "from django.conf import settings", "paperclient.client -> django"),
     ],
 )
 def test_an_import_the_wrong_way_breaks_a_contract(tmp_path, module, added_import, broken):
-    for package in ("papers", "realtime", "paperpipeline"):
+    for package in ("papers", "realtime", "paperpipeline", "paperclient"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / ".importlinter", tmp_path)
     with open(tmp_path / module, "a") as source:

@@ -10,6 +10,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import daphne.http_protocol
@@ -76,6 +77,9 @@ INTERNALS = (
     Internal(Server, "http_factory", set_in="run"),
     Internal(Server, "ws_factory", set_in="run"),
     Internal(Server, "create_application"),
+    # PaperServer.create_application: Daphne's per-connection bookkeeping and its reply path.
+    Internal(Server, "connections", set_in="run"),
+    Internal(Server, "handle_reply"),
     # LimitedWebRequest: where Twisted's request reads its body, and Daphne's server on the request.
     Internal(daphne.http_protocol.WebRequest, "server", set_in="__init__"),
     Internal(daphne.http_protocol.WebRequest, "gotLength"),
@@ -232,23 +236,28 @@ class DaphneWriter:
     drained), and the direct write of events' shared frames, held and written together while the fan-out
     hands out a batch."""
 
-    def __init__(self, protocol, forward=None):
+    # Slots, and the event and the list made only when first needed: one of these lives per connection.
+    __slots__ = ("protocol", "send", "held", "holding", "paused", "resumed")
+
+    def __init__(self, protocol):
         self.protocol = protocol
-        self.forward = forward  # the producer registered before (Daphne's upgraded HTTP channel), kept informed
         self.send = None  # the application's ASGI send, for messages other than events (bind())
         self.held: list[bytes] | None = None  # frames of the batch being handed out, written by release()
+        self.holding = False  # between hold() and release()
         self.paused = False
-        self.resumed = asyncio.Event()
-        self.resumed.set()
+        self.resumed: asyncio.Event | None = None  # set while not paused; made by the first drained()
 
     @classmethod
     def attach(cls, protocol) -> "DaphneWriter":
-        """Register as the transport's producer, taking over (and forwarding to) the one already there."""
+        """Register as the transport's producer in place of the one there, Daphne's upgraded HTTP channel.
+
+        That channel produces nothing once upgraded: its request is never finished, and Twisted's HTTPChannel then
+        passes pause and resume only to a request's producer, which a WebSocket never registers. Keeping it
+        informed kept it alive too, with its request and headers (~3 KiB per connection)."""
         transport = protocol.transport
-        previous = transport.producer
-        if previous is not None:
+        if transport.producer is not None:
             transport.unregisterProducer()
-        writer = cls(protocol, forward=previous)
+        writer = cls(protocol)
         transport.registerProducer(writer, True)
         return writer
 
@@ -259,17 +268,19 @@ class DaphneWriter:
             return  # closing or closed: Autobahn would refuse the message too
         deflate = protocol._perMessageCompress
         if deflate is None:
-            frame = plain_frame(outbound)
+            frame = outbound.frames.get(PLAIN) or plain_frame(outbound)
         elif deflate.server_no_context_takeover:
             frame = deflated_frame(outbound, deflate.server_max_window_bits)
         else:  # never negotiated by accept_deflate; kept correct for any other accept policy
             self.release()
             protocol.sendMessage(outbound.text.encode())
             return
-        if self.held is not None:
-            self.held.append(frame)
-        else:
+        if not self.holding:
             self._write(frame)
+        elif self.held is None:
+            self.held = [frame]
+        else:
+            self.held.append(frame)
 
     def bind(self, send) -> None:
         """Take the application's ASGI send (realtime.transport.writer_for), through which Daphne sends replies,
@@ -290,18 +301,24 @@ class DaphneWriter:
 
     def hold(self) -> None:
         """Collect frames instead of writing each: one send(2) for a batch of events."""
-        if self.held is None:
-            self.held = []
+        self.holding = True
 
     def release(self) -> None:
         """Write the frames collected since hold(), in order, in one write; anything sent otherwise (replies,
         closes) must call this first."""
-        held, self.held = self.held, None
+        self.holding = False
+        held = self.held
         if held:
-            self._write(held[0] if len(held) == 1 else b"".join(held))
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()  # the list is kept for the next batch
+            self._write(data)
 
     def drained(self):
         """Resolves once Twisted resumed this producer (the socket's buffer drained)."""
+        if self.resumed is None:
+            self.resumed = asyncio.Event()
+            if not self.paused:
+                self.resumed.set()
         return self.resumed.wait()
 
     def _write(self, data: bytes) -> None:
@@ -315,21 +332,18 @@ class DaphneWriter:
 
     def pauseProducing(self) -> None:
         self.paused = True
-        self.resumed.clear()
-        if self.forward is not None:
-            self.forward.pauseProducing()
+        if self.resumed is not None:
+            self.resumed.clear()
 
     def resumeProducing(self) -> None:
         self.paused = False
-        self.resumed.set()
-        if self.forward is not None:
-            self.forward.resumeProducing()
+        if self.resumed is not None:
+            self.resumed.set()
 
     def stopProducing(self) -> None:
         self.paused = False
-        self.resumed.set()
-        if self.forward is not None:
-            self.forward.stopProducing()
+        if self.resumed is not None:
+            self.resumed.set()
 
 
 def write_through(transport, data: bytes) -> None:
@@ -470,11 +484,52 @@ class PaperServer(Server):
         self._ws_factory = PaperWebSocketFactory(self, server=self.server_name)
 
     def create_application(self, protocol, scope):
-        """Give each WebSocket application its connection's writer (ASGI scope extension)."""
-        if scope["type"] == "websocket":
-            writer = DaphneWriter.attach(protocol)
-            scope["extensions"] = {**scope.get("extensions", {}), WRITER_EXTENSION: writer}
-        return super().create_application(protocol, scope)
+        """Give each WebSocket application its connection's writer (ASGI scope extension) and a lean input queue;
+        otherwise Daphne's own."""
+        if scope["type"] != "websocket":
+            return super().create_application(protocol, scope)
+        # Daphne's create_application, with InputQueue for asyncio.Queue.
+        if protocol not in self.connections:
+            return None
+        assert "application_instance" not in self.connections[protocol]
+        writer = DaphneWriter.attach(protocol)
+        scope["extensions"] = {**scope.get("extensions", {}), WRITER_EXTENSION: writer}
+        scope.setdefault("asgi", {"version": "3.0"})
+        queue = InputQueue()
+        application = self.application(scope=scope, receive=queue.get, send=partial(self.handle_reply, protocol))
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(application)
+        return queue
+
+
+class InputQueue:
+    """What a WebSocket connection received, for its application's ASGI receive: the part of asyncio.Queue that
+    Daphne uses (put_nowait, get), without its three deques (~2 KiB per idle connection). One receiver at a time,
+    as an ASGI application receives."""
+
+    __slots__ = ("items", "waiter")
+
+    def __init__(self):
+        self.items: list[dict] = []
+        self.waiter: asyncio.Future | None = None  # the receiver's, while it waits
+
+    def put_nowait(self, message: dict) -> None:
+        """Queue a message and wake the receiver (never blocks: the queue is unbounded, as Daphne's is)."""
+        self.items.append(message)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> dict:
+        """The next message, waiting for one."""
+        while not self.items:
+            if self.waiter is not None:
+                raise RuntimeError("InputQueue has one receiver at a time")
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.items.pop(0)
 
 
 def run(argv: list[str], when_running=None) -> None:

@@ -3,6 +3,7 @@
 // format.js, as on load, so the live page and a reload read alike.
 import { enableActions, hideError } from "./actions.js";
 import { confidenceText, formatNode, insertSorted, rowOrder, timeNode } from "./format.js";
+import { startGraph } from "./graph.js";
 import { announce, el, setBar, setStatus, startStream } from "./ui.js";
 
 const root = document.getElementById("paper");
@@ -16,6 +17,7 @@ for (const body of document.querySelectorAll("tbody[data-entity-type], #relation
 }
 
 const stream = startStream();
+startGraph(stream, paperId); // before subscribing: the graph hears every event from the first
 stream.subscribePaper(paperId, { since: Number(root.dataset.seq) });
 
 const $ = (id) => document.getElementById(id);

@@ -12,15 +12,18 @@ from tests.e2e.conftest import running_system
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-# Papers marked GATED-PAPER wait in the worker until this file exists (tests/e2e/slow_extractor.py): a paper held
-# processing for as long as a test needs. Set before the system starts, which passes it on to its workers.
-GATE = Path(os.environ.setdefault("E2E_GATE_FILE", str(SCREENSHOTS.parent / f"gate-{os.getpid()}")))
 
 
 @pytest.fixture(scope="package")
-def browser_system(django_db_setup):
+def gate_file(tmp_path_factory) -> Path:
+    """The file that lets GATED-PAPER papers past entity extraction once a test creates it."""
+    return tmp_path_factory.mktemp("browser-gate") / "open"
+
+
+@pytest.fixture(scope="package")
+def browser_system(django_db_setup, gate_file):
     """The whole system as `make run` starts it, for the browser tests."""
-    with running_system(redis_url=os.environ["REDIS_URL"], name="browser-") as system:
+    with running_system(redis_url=os.environ["REDIS_URL"], name="browser-", E2E_GATE_FILE=str(gate_file)) as system:
         yield system
 
 

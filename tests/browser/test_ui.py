@@ -9,7 +9,7 @@ import requests
 from playwright.sync_api import expect
 
 from papers import display
-from tests.browser.conftest import GATE, SCREENSHOTS, csp_violations, log_in
+from tests.browser.conftest import SCREENSHOTS, csp_violations, log_in
 from tests.conftest import SAMPLE_TEXT
 from tests.e2e.slow_extractor import GATE_MARKER, MARKER
 
@@ -54,7 +54,7 @@ def open_page(context, url: str):
     return other
 
 
-def test_cancel_reprocess_download_and_delete_are_reflected_on_every_page(page, browser_system, alice):
+def test_cancel_reprocess_download_and_delete_are_reflected_on_every_page(page, browser_system, alice, gate_file):
     base = browser_system.base_url
     log_in(page, browser_system, "alice", "pw-alice-123")
     expect(page.locator("#conn-state")).to_have_text("connected")
@@ -69,16 +69,18 @@ def test_cancel_reprocess_download_and_delete_are_reflected_on_every_page(page, 
     expect(detail.locator("#paper .actions").get_by_role("button", name="Cancel")).to_be_hidden()
     expect(row.locator("[data-field=status]")).to_have_text("cancelled")
     expect(row.get_by_role("button", name="Reprocess")).to_be_visible()
-    GATE.touch()  # let the worker go: it finds the paper cancelled
+    gate_file.touch()  # let the worker go (it finds the paper cancelled), and the reprocessed paper through
+    try:
+        with detail.expect_download() as download:  # through the API's authorized download
+            detail.locator("#paper .actions [data-action=download]").click()
+        assert download.value.url == f"{base}/api/papers/{paper_id}/file/"
+        assert download.value.suggested_filename == "gated.txt"
 
-    with detail.expect_download() as download:  # through the API's authorized download
-        detail.locator("#paper .actions [data-action=download]").click()
-    assert download.value.url == f"{base}/api/papers/{paper_id}/file/"
-    assert download.value.suggested_filename == "gated.txt"
-
-    detail.locator("#paper .actions").get_by_role("button", name="Reprocess").click()  # here: the list follows
-    expect(row.locator("[data-field=status]")).to_have_text("completed", timeout=PAPER_TIMEOUT)
-    expect(detail.locator("#status")).to_have_text("completed")
+        detail.locator("#paper .actions").get_by_role("button", name="Reprocess").click()  # here: the list follows
+        expect(row.locator("[data-field=status]")).to_have_text("completed", timeout=PAPER_TIMEOUT)
+        expect(detail.locator("#status")).to_have_text("completed")
+    finally:
+        gate_file.unlink(missing_ok=True)
     page.screenshot(path=SCREENSHOTS / "ui-list-actions.png", full_page=True)
 
     watcher = open_page(page.context, f"{base}/papers/{paper_id}/")  # a second progress page of the paper

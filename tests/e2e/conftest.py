@@ -182,3 +182,14 @@ def own_redis(tmp_path):
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test's own, which it may stop and start again on the same port."""
+    workdir = Path(tempfile.mkdtemp(prefix="redis-private-"))
+    process, url = start_redis_server(workdir=workdir)
+    state = {"process": process, "url": url, "workdir": workdir}
+    yield state
+    state["process"].terminate()
+    state["process"].wait(timeout=10)

@@ -3,9 +3,7 @@
 import json
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,17 +15,6 @@ from tests.e2e.conftest import running_system
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CHECKS = {"database", "redis", "workers", "fanout"}
-
-
-@pytest.fixture
-def private_redis():
-    """A redis-server of this test's own, which it may stop and start again on the same port."""
-    workdir = Path(tempfile.mkdtemp(prefix="redis-health-"))
-    process, url = start_redis_server(workdir=workdir)
-    state = {"process": process, "url": url, "workdir": workdir}
-    yield state
-    state["process"].terminate()
-    state["process"].wait(timeout=10)
 
 
 def readyz(system) -> requests.Response:

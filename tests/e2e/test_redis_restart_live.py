@@ -2,40 +2,18 @@
 
 import asyncio
 import json
-import tempfile
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from paperpipeline.redis_server import start_redis_server
 from tests.conftest import SAMPLE_TEXT
 from tests.e2e.conftest import running_system
+from tests.e2e.recovery import contiguous_high_water, resume_exactly_once
 from tests.e2e.slow_extractor import MARKER
-from tests.e2e.test_pipeline_live import events_until_final, open_client, request, token, upload
-from tests.schemas import assert_wire_event
+from tests.e2e.test_pipeline_live import events_until_final, open_client, token, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def private_redis():
-    """A redis-server of this test's own, which it may stop and start again on the same port."""
-    workdir = Path(tempfile.mkdtemp(prefix="redis-restart-"))
-    process, url = start_redis_server(workdir=workdir)
-    state = {"process": process, "url": url, "workdir": workdir}
-    yield state
-    state["process"].terminate()
-    state["process"].wait(timeout=10)
-
-
-def contiguous_high_water(seqs: set[int]) -> int:
-    """The last seq before the first gap: what a client passes as `since` to resume without loss."""
-    seq = 0
-    while seq + 1 in seqs:
-        seq += 1
-    return seq
 
 
 @pytest.fixture
@@ -73,24 +51,8 @@ async def test_redis_restart_mid_paper_loses_nothing(private_redis, alice):
             seen[event["seq"]] = event
 
         # A client that reconnects with `since` recovers everything, exactly once.
-        since = contiguous_high_water(set(seen))
-        assert since < max(seen), "the outage cost the connected client events: there is something to recover"
-        resumed = await open_client(system, access)
-        reply = await request(resumed, {"type": "subscribe", "paper_id": paper["id"], "since": since, "id": "r"})
-        assert reply["recovery"]["complete"] is True
-        replayed = [
-            json.loads(await asyncio.wait_for(resumed.recv(), 10)) for _ in range(reply["recovery"]["replayed"])
-        ]
-        received = [seen[seq] for seq in range(1, since + 1)] + replayed
-        assert [e["seq"] for e in received] == list(range(1, reply["snapshot"]["seq"] + 1))
-        for event in received:
-            assert_wire_event(event)
-
-        logged = await asyncio.to_thread(
-            requests.get, f"{system.base_url}/api/papers/{paper['id']}/events/",
-            headers={"Authorization": f"Bearer {access}"}, timeout=10,
-        )
-        assert [e for e in logged.json()["events"] if e["seq"] > 1] == [e for e in received if e["seq"] > 1]
+        assert contiguous_high_water(set(seen)) < max(seen), "the outage cost the connected client events"
+        resumed = await resume_exactly_once(system, access, paper["id"], seen)
         crashed = {name: p.returncode for name, p in system.processes.items() if p.poll() is not None}
         assert crashed == {}, system.log_tails()
         await staying.close()

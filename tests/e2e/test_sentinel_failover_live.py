@@ -4,16 +4,14 @@ import asyncio
 import json
 
 import pytest
-import requests
 
 from paperpipeline import redis_clients
 from tests.conftest import SAMPLE_TEXT
 from tests.e2e.conftest import running_system
+from tests.e2e.recovery import resume_exactly_once
 from tests.e2e.slow_extractor import MARKER
 from tests.e2e.test_health_live import wait_for_readiness
-from tests.e2e.test_pipeline_live import events_until_final, open_client, request, token, upload
-from tests.e2e.test_redis_restart_live import contiguous_high_water
-from tests.schemas import assert_wire_event
+from tests.e2e.test_pipeline_live import events_until_final, open_client, token, upload
 from tests.sentinel_cluster import sentinel_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -67,23 +65,7 @@ async def test_master_killed_mid_paper_fails_over_without_loss(cluster, alice):
         assert len(heard) == len(set(heard)), heard  # what it did receive, it received once
 
         # A client that resumes with `since` receives every event after it exactly once.
-        since = contiguous_high_water(set(seen))
-        resumed = await open_client(system, access)
-        reply = await request(resumed, {"type": "subscribe", "paper_id": paper["id"], "since": since, "id": "r"})
-        assert reply["recovery"]["complete"] is True
-        replayed = [
-            json.loads(await asyncio.wait_for(resumed.recv(), 10)) for _ in range(reply["recovery"]["replayed"])
-        ]
-        assert [e["seq"] for e in replayed] == list(range(since + 1, reply["snapshot"]["seq"] + 1))
-        received = [seen[seq] for seq in range(1, since + 1)] + replayed
-        assert [e["seq"] for e in received] == list(range(1, reply["snapshot"]["seq"] + 1))
-        for event in received:
-            assert_wire_event(event)
-        logged = await asyncio.to_thread(
-            requests.get, f"{system.base_url}/api/papers/{paper['id']}/events/",
-            headers={"Authorization": f"Bearer {access}"}, timeout=10,
-        )
-        assert [e for e in logged.json()["events"] if e["seq"] > 1] == [e for e in received if e["seq"] > 1]
+        resumed = await resume_exactly_once(system, access, paper["id"], seen)
 
         # The workers still take work from the new master: a paper uploaded after the failover completes too
         # (a worker that lost its broker mid-task must reconnect, not shut down once the task is done).

@@ -58,6 +58,12 @@ class Closer:
         self.calls += 1
 
 
+async def settle(pending) -> None:
+    """Await what Delivery.deliver left to await (the close of a client too slow), as the fan-out does."""
+    if pending is not None:
+        await pending
+
+
 def delivery(max_backlog_bytes: int = 1000) -> tuple[Delivery, FakeWriter, Closer]:
     writer, closer = FakeWriter(), Closer()
     return Delivery(writer, max_backlog_bytes, closer), writer, closer
@@ -65,8 +71,8 @@ def delivery(max_backlog_bytes: int = 1000) -> tuple[Delivery, FakeWriter, Close
 
 async def test_events_go_straight_to_the_writer_while_it_keeps_up():
     policy, writer, _ = delivery()
-    await policy.deliver(A, "progress_updated", Outbound("p1"))
-    await policy.deliver(A, "status_changed", Outbound("s2"))
+    await settle(policy.deliver(A, "progress_updated", Outbound("p1")))
+    await settle(policy.deliver(A, "status_changed", Outbound("s2")))
     assert writer.log == ["p1", "s2"]
     assert policy.flusher is None
 
@@ -75,8 +81,8 @@ async def test_progress_is_coalesced_per_paper_while_paused_and_the_latest_sent_
     policy, writer, closer = delivery()
     writer.pause()
     for text in ("a1", "a2", "a3"):
-        await policy.deliver(A, "progress_updated", Outbound(text))
-    await policy.deliver(B, "progress_updated", Outbound("b1"))
+        await settle(policy.deliver(A, "progress_updated", Outbound(text)))
+    await settle(policy.deliver(B, "progress_updated", Outbound("b1")))
     assert writer.log == [], "nothing is written while the socket is backed up"
     flusher = policy.flusher
     assert flusher is not None
@@ -90,9 +96,9 @@ async def test_progress_is_coalesced_per_paper_while_paused_and_the_latest_sent_
 async def test_a_held_progress_goes_out_before_the_next_event_of_its_paper():
     policy, writer, _ = delivery()
     writer.pause()
-    await policy.deliver(A, "progress_updated", Outbound("a-progress"))
-    await policy.deliver(B, "progress_updated", Outbound("b-progress"))
-    await policy.deliver(A, "entity_extracted", Outbound("a-entity"))
+    await settle(policy.deliver(A, "progress_updated", Outbound("a-progress")))
+    await settle(policy.deliver(B, "progress_updated", Outbound("b-progress")))
+    await settle(policy.deliver(A, "entity_extracted", Outbound("a-entity")))
     assert writer.log == ["a-progress", "a-entity"], "in seq order; the other paper's progress stays held"
     assert set(policy.held_progress) == {B}
     policy.stop()
@@ -101,12 +107,12 @@ async def test_a_held_progress_goes_out_before_the_next_event_of_its_paper():
 async def test_past_the_cap_the_connection_is_closed_exactly_once_and_nothing_more_is_sent():
     policy, writer, closer = delivery(max_backlog_bytes=100)
     writer.pause()
-    await policy.deliver(A, "entity_extracted", Outbound("x" * 60))
-    await policy.deliver(A, "entity_extracted", Outbound("y" * 60))  # 120 bytes backed up: over the cap
-    await policy.deliver(A, "status_changed", Outbound("z"))
-    await policy.deliver(B, "progress_updated", Outbound("p"))
+    await settle(policy.deliver(A, "entity_extracted", Outbound("x" * 60)))
+    await settle(policy.deliver(A, "entity_extracted", Outbound("y" * 60)))  # 120 bytes backed up: over the cap
+    await settle(policy.deliver(A, "status_changed", Outbound("z")))
+    await settle(policy.deliver(B, "progress_updated", Outbound("p")))
     writer.resume()
-    await policy.deliver(A, "status_changed", Outbound("after"))
+    await settle(policy.deliver(A, "status_changed", Outbound("after")))
     assert closer.calls == 1
     assert policy.too_slow
     assert writer.log == ["x" * 60], "what came before the cap, nothing after it"
@@ -116,11 +122,11 @@ async def test_past_the_cap_the_connection_is_closed_exactly_once_and_nothing_mo
 async def test_the_cap_counts_one_backed_up_stretch_not_a_lifetime():
     policy, writer, closer = delivery(max_backlog_bytes=100)
     writer.pause()
-    await policy.deliver(A, "entity_extracted", Outbound("x" * 60))
+    await settle(policy.deliver(A, "entity_extracted", Outbound("x" * 60)))
     writer.resume()
-    await policy.deliver(A, "entity_extracted", Outbound("y" * 60))
+    await settle(policy.deliver(A, "entity_extracted", Outbound("y" * 60)))
     writer.pause()
-    await policy.deliver(A, "entity_extracted", Outbound("z" * 60))
+    await settle(policy.deliver(A, "entity_extracted", Outbound("z" * 60)))
     assert closer.calls == 0
     assert writer.log == ["x" * 60, "y" * 60, "z" * 60]
 
@@ -128,8 +134,8 @@ async def test_the_cap_counts_one_backed_up_stretch_not_a_lifetime():
 async def test_a_held_progress_counts_toward_the_cap():
     policy, writer, closer = delivery(max_backlog_bytes=100)
     writer.pause()
-    await policy.deliver(A, "progress_updated", Outbound("p" * 50))
-    await policy.deliver(A, "entity_extracted", Outbound("e" * 60))
+    await settle(policy.deliver(A, "progress_updated", Outbound("p" * 50)))
+    await settle(policy.deliver(A, "entity_extracted", Outbound("e" * 60)))
     assert closer.calls == 1
     assert writer.log == []
     policy.stop()
@@ -138,10 +144,10 @@ async def test_a_held_progress_counts_toward_the_cap():
 async def test_nothing_is_written_after_the_closing_error():
     policy, writer, _ = delivery()
     writer.pause()
-    await policy.deliver(A, "progress_updated", Outbound("held"))
+    await settle(policy.deliver(A, "progress_updated", Outbound("held")))
     flusher = policy.flusher
     policy.closing = True
-    await policy.deliver(B, "status_changed", Outbound("status"))
+    await settle(policy.deliver(B, "status_changed", Outbound("status")))
     policy.write(Outbound("system"))
     writer.resume()
     await flusher
@@ -151,8 +157,8 @@ async def test_nothing_is_written_after_the_closing_error():
 async def test_a_batch_is_held_then_released_around_its_events():
     policy, writer, _ = delivery()
     policy.hold()
-    await policy.deliver(A, "status_changed", Outbound("s1"))
-    await policy.deliver(B, "status_changed", Outbound("s2"))
+    await settle(policy.deliver(A, "status_changed", Outbound("s1")))
+    await settle(policy.deliver(B, "status_changed", Outbound("s2")))
     policy.release()
     assert writer.log == ["<hold>", "s1", "s2", "<release>"]
 
@@ -160,7 +166,7 @@ async def test_a_batch_is_held_then_released_around_its_events():
 async def test_stop_cancels_the_flusher():
     policy, writer, _ = delivery()
     writer.pause()
-    await policy.deliver(A, "progress_updated", Outbound("held"))
+    await settle(policy.deliver(A, "progress_updated", Outbound("held")))
     flusher = policy.flusher
     policy.stop()
     writer.resume()
@@ -171,9 +177,9 @@ async def test_stop_cancels_the_flusher():
 
 async def test_other_messages_go_through_the_writer_after_the_events_before_them():
     policy, writer, _ = delivery()
-    await policy.deliver(A, "status_changed", Outbound("s1"))
+    await settle(policy.deliver(A, "status_changed", Outbound("s1")))
     await policy.send_message({"type": "websocket.send", "text": "reply"})
-    await policy.deliver(A, "status_changed", Outbound("s2"))
+    await settle(policy.deliver(A, "status_changed", Outbound("s2")))
     assert writer.log == ["s1", "reply", "s2"]
 
 

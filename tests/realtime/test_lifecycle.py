@@ -214,7 +214,7 @@ async def test_topic_events_are_authorized_one_by_one(user, other_user):
     await send(ws, {"type": "subscribe", "topic": "system"})
     [connection] = clients.of_user(user.pk)
     foreign = {"event_type": "entity_extracted", "paper_id": str(theirs.pk), "seq": 1}
-    await connection.fanout_message(layer_message(foreign, owner_id=other_user.pk))
+    assert connection.fanout_message(layer_message(foreign, owner_id=other_user.pk)) is None
     await assert_nothing_pending(ws)
     await ws.disconnect()
 

@@ -123,3 +123,57 @@ async def test_writer_for_takes_the_servers_writer_else_writes_through_asgi():
     assert sent == [{"type": "websocket.send", "text": '{"x": 1}'}, {"type": "websocket.close", "code": 1000}]
     await asgi_writer.drained()
     asgi_writer.stop()
+
+
+async def test_the_input_queue_hands_messages_in_order_and_wakes_its_receiver():
+    queue = transport.InputQueue()
+    queue.put_nowait({"type": "websocket.connect"})
+    assert await queue.get() == {"type": "websocket.connect"}
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    queue.put_nowait({"type": "websocket.receive", "text": "1"})
+    queue.put_nowait({"type": "websocket.receive", "text": "2"})
+    assert await asyncio.wait_for(waiting, 5) == {"type": "websocket.receive", "text": "1"}
+    assert await queue.get() == {"type": "websocket.receive", "text": "2"}
+
+
+async def test_the_input_queue_has_one_receiver_and_survives_a_cancelled_one():
+    queue = transport.InputQueue()
+    first = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError):
+        await queue.get()
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    again = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    assert await asyncio.wait_for(again, 5) == {"type": "websocket.disconnect", "code": 1000}
+
+
+class ProducerSlot:
+    """A TCP transport's producer registration, as the writer meets it."""
+
+    def __init__(self, producer):
+        self.producer = producer
+
+    def registerProducer(self, producer, streaming):
+        assert self.producer is None and streaming
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None
+
+
+def test_the_writer_takes_the_upgraded_http_channels_place_as_producer_and_keeps_no_reference_to_it():
+    channel = object()
+    protocol = type("Protocol", (), {})()
+    protocol.transport = ProducerSlot(channel)
+    writer = transport.DaphneWriter.attach(protocol)
+    assert protocol.transport.producer is writer
+    assert all(getattr(writer, name, None) is not channel for name in transport.DaphneWriter.__slots__)
+    writer.pauseProducing()
+    assert writer.paused
+    writer.resumeProducing()
+    assert not writer.paused
