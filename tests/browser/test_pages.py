@@ -72,6 +72,8 @@ def open_detail_while_processing(page, system, tmp_path):
     expect(link).to_be_visible(timeout=20_000)
     link.click()
     expect(page.locator("#status")).to_have_text(re.compile("queued|processing"), timeout=20_000)
+    # The server renders the step as the script does: wait for the script (its socket) before relying on it.
+    expect(page.locator("#conn-state")).to_have_text("connected")
     return page.locator("#paper").get_attribute("data-paper-id")
 
 
