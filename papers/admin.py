@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import selectors, services
-from .models import Entity, Paper, PaperEvent, Relationship
+from . import display, selectors, services
+from .models import Entity, Paper, PaperEvent, PaperStatus, Relationship
 
 
 class ExtractedInline(admin.TabularInline):
@@ -52,7 +52,7 @@ class PaperAdminForm(forms.ModelForm):
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
     form = PaperAdminForm
-    list_display = ["__str__", "owner", "status", "progress_percent", "current_step", "created_at", "completed_at"]
+    list_display = ["__str__", "owner", "status", "progress_percent", "step", "created_at", "completed_at"]
     list_filter = ["status", "current_step", "content_type", "created_at"]
     search_fields = ["title", "original_filename", "id", "owner__username", "error_message"]
     date_hierarchy = "created_at"
@@ -60,7 +60,8 @@ class PaperAdmin(admin.ModelAdmin):
     actions = ["reprocess", "cancel"]
     # Status moves only through the lifecycle (actions, pipeline); an edited stale form must not rewind it.
     readonly_fields = [
-        "id", "download", "status", "progress", "current_step", "step_progress", "estimated_completion", "error_code",
+        "id", "download", "status", "progress_percent", "step", "step_progress_percent", "estimated_completion",
+        "error_code",
         "error_message", "task_id", "original_filename", "content_type", "size_bytes", "page_count", "text_length",
         "created_at", "updated_at", "started_at", "completed_at",
     ]
@@ -68,8 +69,9 @@ class PaperAdmin(admin.ModelAdmin):
         # A stored file is shown as a link to the authorized download (the file widget would link MEDIA_URL) and
         # is never replaced in place: a new file is a new paper, validated and processed from the start.
         (None, {"fields": ["id", "title", "owner", "download", "original_filename", "content_type", "size_bytes"]}),
-        ("Processing", {"fields": ["status", "progress", "current_step", "step_progress", "estimated_completion",
-                                   "task_id", "started_at", "completed_at", "created_at", "updated_at"]}),
+        ("Processing", {"fields": ["status", "progress_percent", "step", "step_progress_percent",
+                                   "estimated_completion", "task_id", "started_at", "completed_at", "created_at",
+                                   "updated_at"]}),
         ("Error", {"fields": ["error_code", "error_message"]}),
     ]
 
@@ -100,7 +102,15 @@ class PaperAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress", ordering="progress")
     def progress_percent(self, paper: Paper) -> str:
-        return f"{paper.progress:.0%}"
+        return display.percent_text(paper.progress)
+
+    @admin.display(description="step progress")
+    def step_progress_percent(self, paper: Paper) -> str:
+        return display.percent_text(paper.step_progress if paper.status == PaperStatus.PROCESSING else 0)
+
+    @admin.display(description="current step", ordering="current_step")
+    def step(self, paper: Paper) -> str:
+        return display.step_label(paper.current_step, paper.status)
 
     def save_model(self, request, obj: Paper, form, change: bool) -> None:
         """A paper added here is validated and queued exactly like an API upload."""

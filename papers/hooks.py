@@ -59,8 +59,8 @@ def _status_change_log(paper: Paper, row: dict[str, Any] | None) -> None:
 
 
 def paper_deleted(sender, instance: Paper, using: str | None = None, **kwargs) -> None:
-    """A deleted paper (also by cascade) ends its subscriptions."""
-    paper_access_changed_announce(paper_id=instance.pk, reason="deleted", using=using)
+    """A deleted paper (also by cascade) ends its subscriptions, and its owner's and staff's lists drop it."""
+    paper_access_changed_announce(paper_id=instance.pk, reason="deleted", owner_id=instance.owner_id, using=using)
 
 
 def paper_file_delete(sender, instance: Paper, using: str | None = None, **kwargs) -> None:

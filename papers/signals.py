@@ -12,7 +12,8 @@ from django.dispatch import Signal
 event_committed = Signal()
 
 # Sent after the commit of a change that may end subscriptions to a paper, with `paper_id` and `reason`:
-# "deleted", or "access_changed" (the paper may have changed hands; subscribers re-check their access).
+# "deleted", or "access_changed" (the paper may have changed hands; subscribers re-check their access), and
+# `owner_id` (the owner of a deleted paper, whose topic subscribers are told it is gone; None otherwise).
 paper_access_changed = Signal()
 
 # Sent after the commit of a save that changed a user's password, with `user_id`: every session is void.
@@ -27,11 +28,14 @@ def event_committed_announce(*, payload: dict[str, Any], owner_id: Any) -> None:
     )
 
 
-def paper_access_changed_announce(*, paper_id: Any, reason: str, using: str | None = None) -> None:
+def paper_access_changed_announce(
+    *, paper_id: Any, reason: str, owner_id: Any = None, using: str | None = None
+) -> None:
     """Announce, once committed, that subscriptions to a paper must end ("deleted") or be re-checked."""
     paper_id = str(paper_id)
     transaction.on_commit(
-        lambda: paper_access_changed.send(sender=None, paper_id=paper_id, reason=reason), using=using, robust=True
+        lambda: paper_access_changed.send(sender=None, paper_id=paper_id, reason=reason, owner_id=owner_id),
+        using=using, robust=True,
     )
 
 

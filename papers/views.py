@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services
+from . import display, selectors, services
 from .models import EXTENSIONS, Paper
 from .pipeline.types import ENTITY_TYPES
 
@@ -61,7 +61,7 @@ def paper_detail(request: HttpRequest, paper_id) -> HttpResponse:
     """A paper's progress page: state, entities, relationships and event timeline."""
     paper = _visible_or_404(request, paper_id)
     entities = selectors.entity_list(paper=paper)
-    relationships = list(selectors.relationship_list(paper=paper))
+    relationships = sorted(selectors.relationship_list(paper=paper), key=display.relationship_order)
     context = {
         "paper": paper,
         "snapshot": selectors.paper_snapshot(paper=paper),
@@ -145,6 +145,6 @@ def _graph(entities, relationships) -> dict[str, list]:
 def _grouped(entities) -> list[tuple[str, list]]:
     """Entities by type, in the order readers scan them."""
     groups = {kind: [] for kind in ENTITY_TYPES}
-    for entity in entities:
+    for entity in sorted(entities, key=display.entity_order):
         groups.setdefault(entity.entity_type, []).append(entity)
     return list(groups.items())

@@ -30,6 +30,7 @@ SERVER_MESSAGES = {
     "subscribed": "The subscription holds; a paper's carries its snapshot and, with since, a recovery report.",
     "unsubscribed": "A subscription ended: asked for, or (with reason) because the paper was deleted or is no "
                     "longer visible to the user.",
+    "paper_deleted": "A paper the user could see was deleted (to topic papers subscribers): drop it from a list.",
     "pong": "The answer to ping.",
     "error": "A message was refused (the connection stays open), or the last message before a close (4001-4013).",
     "reauthenticate": "The access token expires soon: send authenticate with a fresh one before close_at.",
@@ -102,8 +103,9 @@ def build() -> dict[str, Any]:
     }
     operations["notices"] = {
         "action": "send", "channel": {"$ref": "#/channels/papers"},
-        "summary": "Messages the server sends unasked: token renewal, subscriptions it ended, closing errors.",
-        "messages": [{"$ref": CHANNEL + name} for name in ("reauthenticate", "unsubscribed", "error")],
+        "summary": "Messages the server sends unasked: token renewal, subscriptions it ended, deleted papers, "
+                   "closing errors.",
+        "messages": [{"$ref": CHANNEL + name} for name in ("reauthenticate", "unsubscribed", "paper_deleted", "error")],
     }
     return {
         "asyncapi": "3.0.0",

@@ -104,6 +104,24 @@ def publish(groups: Iterable[str], message: dict[str, Any]) -> None:
         logger.warning("publishing %s failed", _label(message), exc_info=True)
 
 
+def remember(key: str, data: str, ttl: float) -> None:
+    """Keep a small value under a key for `ttl` seconds (a failure is logged: it is only a convenience)."""
+    try:
+        _sync_client().set(key, data, px=max(1, int(ttl * 1000)))
+    except (OSError, redis.RedisError):
+        logger.warning("storing %s failed", key, exc_info=True)
+
+
+def recall(key: str) -> str | None:
+    """A value kept by remember(), or None when it is gone or Redis cannot be reached."""
+    try:
+        data = _sync_client().get(key)
+    except (OSError, redis.RedisError):
+        logger.warning("reading %s failed", key, exc_info=True)
+        return None
+    return data.decode() if isinstance(data, bytes) else data
+
+
 async def apublish(groups: Iterable[str], message: dict[str, Any]) -> None:
     """Publish a message to groups from async code, in one round trip on the running loop's pooled connection."""
     data = _stamped(message)

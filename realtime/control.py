@@ -5,9 +5,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from papers.selectors import paper_visible_to
+
 from .auth import Identity
 from .background import BackgroundTasks
-from .protocol import ProtocolError, access_revoked
+from .protocol import TOPIC_PAPERS, ProtocolError, access_revoked
 from .snapshots import visible_paper_state
 from .subscriptions import Subscriptions
 
@@ -68,5 +70,10 @@ class ControlMessages:
         await self.subscriptions.drop_paper(paper_id)
         await self.send({"type": "unsubscribed", "paper_id": paper_id, "reason": message["reason"]})
 
+    async def paper_deleted(self, message: dict[str, Any]) -> None:
+        """A paper was deleted: tell a topic "papers" subscriber who could see it, so its list drops the paper."""
+        if TOPIC_PAPERS in self.subscriptions.topics and paper_visible_to(self.identity.user, message["owner_id"]):
+            await self.send({"type": "paper_deleted", "paper_id": message["paper_id"]})
+
     handlers = {"user.revoked": user_revoked, "session.revoked": session_revoked, "user.changed": user_changed,
-                "paper.revoked": paper_revoked}
+                "paper.revoked": paper_revoked, "paper.deleted": paper_deleted}

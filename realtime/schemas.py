@@ -237,6 +237,8 @@ SERVER_SCHEMAS = {
                      ("paper_id", "reason"), closed=True),
         ]
     },
+    # Sent by the server unasked to topic "papers" subscribers who could see a paper that was deleted.
+    "paper_deleted": _message("paper_deleted", {"paper_id": UUID}, ("paper_id",), closed=True),
     "pong": _message("pong", {"timestamp": TIMESTAMP}, ("timestamp",), closed=True),
     "error": _message("error", {"code": {"enum": ERROR_CODES}, "message": {"type": "string", "minLength": 1}},
                       ("code", "message"), closed=True),
@@ -249,4 +251,5 @@ SERVER_SCHEMAS = {
 }
 # The server's own notices carry no id: nobody asked.
 del SERVER_SCHEMAS["reauthenticate"]["properties"]["id"]
+del SERVER_SCHEMAS["paper_deleted"]["properties"]["id"]
 del SERVER_SCHEMAS["unsubscribed"]["oneOf"][2]["properties"]["id"]

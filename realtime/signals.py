@@ -13,11 +13,13 @@ from papers.signals import event_committed, paper_access_changed, password_chang
 
 from . import accounts
 from .broadcast import (
+    STAFF_PAPERS_GROUP,
     broadcast_control,
     broadcast_event,
     paper_group,
     session_connections_group,
     user_connections_group,
+    user_group,
 )
 
 
@@ -26,9 +28,14 @@ def paper_event_committed(sender, payload: dict, owner_id=None, **kwargs) -> Non
     broadcast_event(payload, owner_id=owner_id)
 
 
-def paper_access_revoked(sender, paper_id: str, reason: str, **kwargs) -> None:
-    """Tell every subscriber of the paper that it is gone or to re-check access (sent after commit already)."""
+def paper_access_revoked(sender, paper_id: str, reason: str, owner_id=None, **kwargs) -> None:
+    """Tell every subscriber of the paper that it is gone or to re-check access, and the topic "papers" of its
+    owner and of staff that a deleted paper is gone (sent after commit already)."""
     broadcast_control(paper_group(paper_id), {"type": "paper.revoked", "paper_id": str(paper_id), "reason": reason})
+    if reason == "deleted" and owner_id is not None:
+        message = {"type": "paper.deleted", "paper_id": str(paper_id), "owner_id": owner_id}
+        for group in (user_group(owner_id), STAFF_PAPERS_GROUP):
+            broadcast_control(group, message)
 
 
 def revoke_user_connections(user_id: int, reason: str = "inactive") -> None:

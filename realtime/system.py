@@ -1,12 +1,18 @@
 """Measures the figures of a system_status event from the broker, Celery and the host."""
 
+import json
 import os
+from typing import Any
 
 from django.conf import settings
 
 from papers import selectors
 
-from .events import SystemStatusEvent
+from . import bus
+from .events import SystemStatusEvent, encode
+
+LATEST_KEY = "paperpipeline:system_status:latest"
+FIGURES = ("queue_size", "active_workers", "processing_rate", "system_load")
 
 
 def queue_size() -> int:
@@ -40,3 +46,19 @@ def system_status_measure() -> SystemStatusEvent:
         processing_rate=selectors.processing_rate_per_minute(),
         system_load=system_load(),
     )
+
+
+def system_status_remember(payload: dict[str, Any]) -> None:
+    """Keep the latest figures, so a page renders them at once rather than waiting for the next broadcast."""
+    bus.remember(LATEST_KEY, encode({name: payload[name] for name in FIGURES}),
+                 ttl=max(60.0, 12 * settings.SYSTEM_STATUS_INTERVAL))
+
+
+def system_status_latest() -> dict[str, Any] | None:
+    """The figures last broadcast (None when none is kept, or Redis cannot be reached)."""
+    data = bus.recall(LATEST_KEY)
+    try:
+        figures = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return {name: figures.get(name) for name in FIGURES} if isinstance(figures, dict) else None

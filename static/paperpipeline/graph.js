@@ -7,17 +7,20 @@ import { el } from "./ui.js";
 // Node colours are graph.css's (--graph-MODEL, ...), so the legend and the canvas cannot disagree.
 const css = getComputedStyle(document.documentElement);
 const colorOf = (type) => css.getPropertyValue(`--graph-${type}`).trim() || "#5d6679";
+// Text and its backdrop follow the page's scheme (app.css's --ink and --card, dark mode included).
+const INK = css.getPropertyValue("--ink").trim() || "#1c2230";
+const CARD = css.getPropertyValue("--card").trim() || "#ffffff";
 const STYLE = [
   { selector: "node", style: { "background-color": (n) => colorOf(n.data("type")), label: "data(label)",
-    "font-size": 13, "text-valign": "bottom", "text-margin-y": 3, width: 18, height: 18, color: "#1c2230",
+    "font-size": 13, "text-valign": "bottom", "text-margin-y": 3, width: 18, height: 18, color: INK,
     "text-wrap": "ellipsis", "text-max-width": 120 } },
   { selector: "node[?key]", style: { width: 26, height: 26, "border-width": 2, "border-color": "#7a5600" } },
   { selector: "edge", style: { width: 1.5, "line-color": "#9aa3b5", "target-arrow-color": "#9aa3b5",
     "target-arrow-shape": "triangle", "curve-style": "bezier" } },
   // Only the chosen arrow is labelled: the list names them all, and labels on every arrow overlap.
   { selector: "edge.active", style: { width: 3.5, "line-color": "#2f6fed", "target-arrow-color": "#2f6fed",
-    label: "data(label)", "font-size": 12, color: "#1c2230", "text-rotation": "autorotate",
-    "text-background-color": "#ffffff", "text-background-opacity": 0.85, "z-index": 9 } },
+    label: "data(label)", "font-size": 12, color: INK, "text-rotation": "autorotate",
+    "text-background-color": CARD, "text-background-opacity": 0.85, "z-index": 9 } },
 ];
 const LAYOUT = { name: "cose", animate: false, fit: true, padding: 24, nodeDimensionsIncludeLabels: true,
   componentSpacing: 40, idealEdgeLength: () => 60, randomize: false };

@@ -6,15 +6,17 @@
 // the server (the seq it was read at). So events and fetches may land in any order and a row still ends at
 // its paper's newest state. Everything is applied synchronously; a row is created on first sight, a fetch
 // only fills it in, and a paper has at most one fetch in flight.
+import { enableActions, hideError, showError } from "./actions.js";
+import { errorText, figureText, formatAll, stepLabel } from "./format.js";
 import { announce, csrfToken, el, setBar, setStatus, startStream } from "./ui.js";
 
 const rows = document.getElementById("paper-rows");
-const records = new Map(); // paper_id → {row, seen, status, progress, step, filled, fetching, again}
+const records = new Map(); // paper_id → {row, seen, status, progress, step, error, filled, fetching, again}
 
 // What a status change does to the other fields, as the server does it (papers/services.py).
 const STATUS_EFFECTS = {
-  queued: { progress: 0, step: "" },
-  processing: { progress: 0, step: "text_extraction" },
+  queued: { progress: 0, step: "", error: "" },
+  processing: { progress: 0, step: "text_extraction", error: "" },
   completed: { progress: 1 },
 };
 
@@ -25,7 +27,7 @@ function recordFor(paperId, row = null) {
   let record = records.get(paperId);
   if (!record) {
     record = { row: row || placeholderRow(paperId), seen: -1, status: unset(), progress: unset(), step: unset(),
-      filled: false, fetching: false, again: false };
+      error: unset(), filled: false, fetching: false, again: false };
     records.set(paperId, record);
     if (!record.row.isConnected) {
       document.getElementById("no-papers")?.remove();
@@ -38,11 +40,12 @@ function recordFor(paperId, row = null) {
 function placeholderRow(paperId) {
   return el("tr", { "data-paper-id": paperId, "aria-busy": "true" },
     el("td", {}, el("a", { href: `/papers/${encodeURIComponent(paperId)}/` }, "…")),
-    el("td", {}, el("span", { class: "badge", "data-field": "status" }, "…")),
+    el("td", {}, el("span", { class: "badge", "data-field": "status" }, "…"), " ",
+      el("span", { class: "why small", "data-field": "why", hidden: "" })),
     el("td", {}, el("div", { class: "bar small", role: "progressbar", "aria-label": "Progress",
       "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", "data-field": "progress" }, el("span"))),
     el("td", { "data-field": "step", class: "small" }, "—"),
-    el("td", { class: "small muted" }));
+    el("td", { class: "small muted" }), el("td"));
 }
 
 // Set a field if `seq` is newer than what it shows; say whether it changed.
@@ -55,11 +58,15 @@ function update(record, field, value, seq) {
 function render(record) {
   const { row } = record;
   const status = record.status.value;
-  if (status) setStatus(row.querySelector("[data-field=status]"), status);
+  if (status) {
+    setStatus(row.querySelector("[data-field=status]"), status);
+    row.dataset.status = status; // which actions show (app.css)
+  }
   setBar(row.querySelector("[data-field=progress]"), record.progress.value ?? 0, status);
-  const step = record.step.value;
-  row.querySelector("[data-field=step]").textContent =
-    status === "completed" ? "done" : step ? step.replaceAll("_", " ") : "—";
+  row.querySelector("[data-field=step]").textContent = stepLabel(record.step.value, status);
+  const why = row.querySelector("[data-field=why]"); // a failed row says why
+  why.hidden = status !== "failed";
+  why.textContent = status === "failed" ? errorText(record.error.value) : "";
 }
 
 // A row rendered by the server (templates/papers/_paper_row.html), current to its `data-seq`.
@@ -70,7 +77,9 @@ function applyRow(fresh) {
   update(record, "status", fresh.querySelector("[data-field=status]").textContent.trim(), seq);
   update(record, "progress", percent / 100, seq);
   update(record, "step", fresh.dataset.step, seq);
+  update(record, "error", fresh.dataset.errorCode, seq);
   record.seen = Math.max(record.seen, seq);
+  formatAll(fresh);
   if (record.row !== fresh) record.row.replaceWith(fresh); // title, link and date come from the server
   record.row = fresh;
   record.filled = true;
@@ -90,6 +99,7 @@ function applyEvent(event) {
       update(record, field, value, event.seq);
     }
   }
+  if (event.event_type === "error") update(record, "error", event.error_code, event.seq);
   if (event.event_type === "progress_updated") {
     update(record, "progress", event.progress, event.seq);
     update(record, "step", event.step, event.seq);
@@ -124,8 +134,7 @@ async function refresh(paperId) {
       record.again = false;
       const fresh = await fetchRows(`/papers/${encodeURIComponent(paperId)}/row/`);
       if (fresh?.length === 0 && records.get(paperId) === record) {
-        records.delete(paperId); // deleted, or no longer visible to this user
-        record.row.remove();
+        forget(paperId); // deleted, or no longer visible to this user
       } else if (fresh?.length) {
         applyRow(fresh[0]);
       }
@@ -133,6 +142,14 @@ async function refresh(paperId) {
   } finally {
     record.fetching = false;
   }
+}
+
+// A paper deleted (here, on another page, or by anyone who may): its row goes.
+function forget(paperId) {
+  const record = records.get(paperId);
+  if (!record) return;
+  records.delete(paperId);
+  record.row.remove();
 }
 
 // The topic has no `since`: after every subscribe (the first, and each reconnect) bring every row up to
@@ -149,9 +166,11 @@ stream.addEventListener("event", ({ detail }) => applyEvent(detail));
 stream.addEventListener("subscribed", ({ detail }) => {
   if (detail.topic === "papers") reconcile();
 });
+stream.addEventListener("paper_deleted", ({ detail }) => forget(detail.paper_id));
 stream.addEventListener("system_status", ({ detail }) => {
   for (const node of document.querySelectorAll("#system-panel [data-stat]")) {
-    node.textContent = String(detail[node.dataset.stat]);
+    node.dataset.value = String(detail[node.dataset.stat]);
+    node.textContent = figureText(detail[node.dataset.stat]);
   }
 });
 stream.subscribeTopic("papers");
@@ -162,21 +181,37 @@ const form = document.getElementById("upload-form");
 const input = document.getElementById("id_file");
 const zone = document.getElementById("dropzone");
 const status = document.getElementById("upload-status");
+const uploadErrors = document.getElementById("upload-errors");
+
+enableActions({
+  alert: document.getElementById("action-error"),
+  titleOf: (row) => row.querySelector("a")?.textContent || "this paper",
+  onDeleted: forget,
+});
 
 async function upload(files) {
   const title = files.length === 1 ? document.getElementById("id_title").value : "";
   status.textContent = `Uploading ${files.length} file(s)…`;
+  hideError(uploadErrors);
   const results = await Promise.all([...files].map(async (file) => {
     const body = new FormData();
     body.append("file", file);
     if (title) body.append("title", title);
-    const response = await fetch("/api/papers/", { method: "POST", body, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken() } });
-    const data = await response.json();
-    if (response.ok && !recordFor(data.id).filled) refresh(data.id); // one fetch per paper, whoever asks
-    return response.ok ? `${file.name}: queued` : `${file.name}: ${(data.file || [data.detail])[0]}`;
+    try {
+      const response = await fetch("/api/papers/", { method: "POST", body, credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken() } });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) return { file, error: data.fields?.file?.[0] || errorText(data.code, data.detail) };
+      if (!recordFor(data.id).filled) refresh(data.id); // one fetch per paper, whoever asks
+      return { file };
+    } catch {
+      return { file, error: errorText("network") };
+    }
   }));
-  status.textContent = results.join(" · ");
+  const queued = results.filter((r) => !r.error).map((r) => `${r.file.name}: queued`);
+  const failed = results.filter((r) => r.error).map((r) => `${r.file.name}: ${r.error}`);
+  status.textContent = queued.join(" · ");
+  if (failed.length) showError(uploadErrors, "", failed.join(" · "));
   form.reset();
 }
 

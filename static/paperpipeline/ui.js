@@ -1,11 +1,14 @@
 // Small DOM helpers shared by the pages; all live updates go through PaperStream (client.js).
 import { PaperStream } from "./client.js";
+import { formatAll } from "./format.js";
 
 // Server-rendered bars carry their value in aria-valuenow only: the Content Security Policy refuses inline
 // style attributes, while a width set from script (CSSOM) is allowed.
 for (const bar of document.querySelectorAll(".bar[aria-valuenow]")) {
   bar.firstElementChild.style.width = `${bar.getAttribute("aria-valuenow")}%`;
 }
+
+formatAll(); // times in the viewer's zone, and every value through the same formatter as live updates
 
 export function startStream() {
   const stream = new PaperStream().connect();

@@ -52,7 +52,7 @@ def test_the_graph_fills_in_live_and_shows_each_relationships_evidence(page, bro
     log_in(page, browser_system, "alice", "pw-alice-123")
     page.goto(f"{browser_system.base_url}/papers/{paper['id']}/")
     # Held at the gate inside entity extraction: nothing extracted yet, so the graph is empty.
-    expect(page.locator("#step")).to_have_text(re.compile("entity.extraction"), timeout=30_000)
+    expect(page.locator("#step")).to_have_text("Entity extraction", timeout=30_000)
     expect(page.locator("#conn-state")).to_have_text("connected")
     assert page.evaluate(GRAPH_COUNTS) == [0, 0]
     expect(page.locator("#graph-edges button")).to_have_count(0)

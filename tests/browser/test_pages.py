@@ -72,6 +72,8 @@ def open_detail_while_processing(page, system, tmp_path):
     expect(link).to_be_visible(timeout=20_000)
     link.click()
     expect(page.locator("#status")).to_have_text(re.compile("queued|processing"), timeout=20_000)
+    # The server renders the step as the script does: wait for the script (its socket) before relying on it.
+    expect(page.locator("#conn-state")).to_have_text("connected")
     return page.locator("#paper").get_attribute("data-paper-id")
 
 
@@ -98,7 +100,7 @@ def test_upload_several_papers_and_watch_them_complete_live(page, browser_system
 
 def test_progress_page_fills_live_from_start_to_finish(page, browser_system, alice, tmp_path):
     paper_id = open_detail_while_processing(page, browser_system, tmp_path)
-    expect(page.locator("#step")).to_have_text("entity extraction", timeout=30_000)
+    expect(page.locator("#step")).to_have_text("Entity extraction", timeout=30_000)
     page.screenshot(path=SCREENSHOTS / "paper-detail-processing.png", full_page=True)
     expect(page.locator("#overall")).to_have_attribute("aria-valuenow", "100", timeout=PAPER_TIMEOUT)
     expect(page.locator("#status")).to_have_text("completed")
@@ -108,7 +110,7 @@ def test_progress_page_fills_live_from_start_to_finish(page, browser_system, ali
 
 def test_a_cut_websocket_recovers_with_no_entity_missing_or_doubled(page, browser_system, alice, tmp_path):
     paper_id = open_detail_while_processing(page, browser_system, tmp_path)
-    expect(page.locator("#step")).to_have_text("entity extraction", timeout=30_000)
+    expect(page.locator("#step")).to_have_text("Entity extraction", timeout=30_000)
     page.evaluate("window.paperStream.socket.close()")
     expect(page.locator("#conn-state")).to_have_text("reconnecting")
     expect(page.locator("#conn-state")).to_have_text("connected", timeout=20_000)
@@ -118,7 +120,7 @@ def test_a_cut_websocket_recovers_with_no_entity_missing_or_doubled(page, browse
 
 def test_a_daphne_restart_mid_paper_is_survived(page, browser_system, alice, tmp_path):
     paper_id = open_detail_while_processing(page, browser_system, tmp_path)
-    expect(page.locator("#step")).to_have_text("entity extraction", timeout=30_000)
+    expect(page.locator("#step")).to_have_text("Entity extraction", timeout=30_000)
     browser_system.restart("browser-daphne")
     expect(page.locator("#conn-state")).to_have_text(re.compile("reconnecting|offline"), timeout=10_000)
     page.screenshot(path=SCREENSHOTS / "paper-detail-reconnecting.png", full_page=True)
@@ -153,7 +155,8 @@ def test_admin_change_page_shows_live_progress(page, browser_system, alice, staf
     admin_log_in(page, browser_system)
     paper = upload_slow_paper_as_alice(browser_system, tmp_path)
     page.goto(f"{browser_system.base_url}/admin/papers/paper/{paper['id']}/change/")
-    expect(page.locator(".field-current_step .readonly")).to_have_text("entity_extraction", timeout=30_000)
+    expect(page.locator(".field-step .readonly")).to_have_text("Entity extraction", timeout=30_000)
     expect(page.locator(".field-status .readonly")).to_have_text("Completed", timeout=PAPER_TIMEOUT)
-    expect(page.locator(".field-progress .readonly")).to_have_text("1.0")
+    expect(page.locator(".field-progress_percent .readonly")).to_have_text("100%")
+    expect(page.locator(".field-step .readonly")).to_have_text("—")  # a finished paper has no current step
     page.screenshot(path=SCREENSHOTS / "admin-change-page.png", full_page=True)

@@ -161,7 +161,7 @@ def test_the_checks_on_what_an_extractor_hands_over():
 def test_the_progress_page_marks_key_entities_only(processed, user, client):
     client.force_login(user)
     html = client.get(f"/papers/{processed.pk}/").content.decode()
-    rows = dict(re.findall(r'<tr data-entity-id="[^"]+" data-entity-name="([^"]+)">(.*?)</tr>', html))
+    rows = dict(re.findall(r'<tr data-entity-id="[^"]+" data-entity-name="([^"]+)"[^>]*>(.*?)</tr>', html))
     assert set(rows) == {e.name for e in FOUND_ENTITIES}
     assert [name for name, cells in rows.items() if 'class="badge key"' in cells] == ["NovaNet"]
 

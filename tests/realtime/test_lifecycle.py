@@ -117,6 +117,21 @@ async def test_deleting_a_paper_ends_its_subscriptions(user):
     await ws.disconnect()
 
 
+async def test_deleting_a_paper_tells_the_topic_subscribers_who_could_see_it(user, other_user, staff_user):
+    paper, others = await make_paper(user), await make_paper(other_user)
+    owner_ws, staff_ws, other_ws = await connected(user), await connected(staff_user), await connected(other_user)
+    for ws in (owner_ws, staff_ws, other_ws):
+        await send(ws, {"type": "subscribe", "topic": "papers"})
+    await sync_to_async(Paper.objects.filter(pk=paper.pk).delete)()
+    for ws in (owner_ws, staff_ws):
+        assert await ws.receive_json_from(timeout=TIMEOUT) == {"type": "paper_deleted", "paper_id": str(paper.pk)}
+    # Published after the first: had the other user been told of the first paper, that notice would come first.
+    await sync_to_async(Paper.objects.filter(pk=others.pk).delete)()
+    assert await other_ws.receive_json_from(timeout=TIMEOUT) == {"type": "paper_deleted", "paper_id": str(others.pk)}
+    for ws in (owner_ws, staff_ws, other_ws):
+        await ws.disconnect()
+
+
 def _give(paper_id, owner) -> None:
     paper = Paper.objects.get(pk=paper_id)
     paper.owner = owner
