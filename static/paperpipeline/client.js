@@ -31,17 +31,43 @@ export class PaperStream extends EventTarget {
     this.nextId = 1;
     this.pending = new Map();
     this.closedByUser = false;
+    this.gaveUp = false; // credentials refused or revoked: retrying cannot help
+    this.retryTimer = null; // set while waiting out the backoff before the next attempt
+    this.retryAt = null; // when that attempt starts (ms since the epoch)
+    this.lastClose = null; // {code, reason} of the last WebSocket close, or {code: "sse"} for a stream error
+    this.closing = null; // the close the client itself started, until its close event
+    this.listening = false;
   }
 
   connect() {
     this.closedByUser = false;
+    this.gaveUp = false;
+    if (!this.listening && typeof window !== "undefined") {
+      this.listening = true;
+      // Back online, or the tab shown again: try at once instead of waiting out the backoff.
+      window.addEventListener("online", () => this.reconnectNow());
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "visible") this.reconnectNow();
+      });
+    }
     this.#open();
     return this;
+  }
+
+  // Skip the rest of the backoff and try now; false when connected, already trying, or when retrying cannot help.
+  reconnectNow() {
+    if (this.closedByUser || this.gaveUp || this.retryTimer === null) return false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.retryAt = null;
+    this.#open();
+    return true;
   }
 
   close() {
     this.closedByUser = true;
     clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.socket?.close(1000);
     this.#closeSources();
     this.#setState("offline");
@@ -73,7 +99,7 @@ export class PaperStream extends EventTarget {
 
   #open() {
     if (this.transport === "sse") return this.#openSse();
-    this.#setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    this.#setState(this.attempt === 0 ? "connecting" : "reconnecting", true); // an attempt under way: no retry time
     const socket = new WebSocket(this.url);
     this.socket = socket;
     socket.onopen = () => this.#onOpen();
@@ -97,7 +123,7 @@ export class PaperStream extends EventTarget {
       this.#startHeartbeat();
     } catch (error) {
       this.#emit("protocol_error", { code: "client", message: String(error) });
-      this.socket?.close(4000);
+      this.#closeSocket(4000);
     }
   }
 
@@ -166,7 +192,11 @@ export class PaperStream extends EventTarget {
     for (const waiter of this.pending.values()) waiter({ type: "error", code: "disconnected" });
     this.pending.clear();
     if (this.closedByUser) return;
+    // A close the client started reports its own code: the browser may report another (1005, 1006).
+    this.lastClose = this.closing || { code: event.code, reason: event.reason };
+    this.closing = null;
     if (event.code === 4001 || event.code === 4004) {
+      this.gaveUp = true;
       this.#setState("offline"); // credentials rejected or revoked: retrying cannot help
       this.#emit("protocol_error", { code: event.code === 4001 ? "authentication_failed" : "access_revoked" });
       return;
@@ -189,8 +219,20 @@ export class PaperStream extends EventTarget {
     this.attempt += 1;
     const ceiling = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.attempt - 1));
     const delay = Math.random() * ceiling; // full jitter: a restarted server is not hit by every client at once
-    this.#setState(navigator.onLine === false ? "offline" : "reconnecting");
-    this.retryTimer = setTimeout(() => this.#open(), delay);
+    clearTimeout(this.retryTimer);
+    this.retryAt = Date.now() + delay;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.retryAt = null;
+      this.#open();
+    }, delay);
+    this.#setState(navigator.onLine === false ? "offline" : "reconnecting", true);
+  }
+
+  // Close the socket for a reason of the client's own (4000: the server stopped answering), remembered for onClose.
+  #closeSocket(code) {
+    this.closing = { code, reason: "" };
+    this.socket?.close(code);
   }
 
   #startHeartbeat() {
@@ -200,7 +242,7 @@ export class PaperStream extends EventTarget {
         this.#request({ type: "ping" }),
         new Promise((resolve) => setTimeout(() => resolve(null), this.heartbeatMs)),
       ]);
-      if (!reply) this.socket?.close(4000); // no pong: the link is dead even if the socket looks open
+      if (!reply) this.#closeSocket(4000); // no pong: the link is dead even if the socket looks open
     }, this.heartbeatMs);
   }
 
@@ -240,7 +282,7 @@ export class PaperStream extends EventTarget {
 
   #openSse() {
     this.#closeSources();
-    this.#setState(this.attempt === 0 && this.state !== "reconnecting" ? "connecting" : "reconnecting");
+    this.#setState(this.attempt === 0 && this.state !== "reconnecting" ? "connecting" : "reconnecting", true);
     const topics = [...this.wanted.values()].filter((m) => m.topic);
     const urls = [];
     if (topics.length) {
@@ -275,6 +317,7 @@ export class PaperStream extends EventTarget {
       if (this.sources.get(url) !== source) return;
       if (source.readyState === EventSource.CONNECTING) return this.#setState("reconnecting"); // it retries itself
       // Refused (401, 404, 429) or not an event stream: try again later, from the positions we hold.
+      this.lastClose = { code: "sse" };
       this.#closeSources();
       this.#setState(navigator.onLine === false ? "offline" : "reconnecting");
       this.#retryLater();
@@ -286,10 +329,11 @@ export class PaperStream extends EventTarget {
     this.sources.clear();
   }
 
-  #setState(state) {
-    if (state === this.state) return;
+  // `force`: tell listeners even when the state is the same (a new retry time while still reconnecting).
+  #setState(state, force = false) {
+    if (state === this.state && !force) return;
     this.state = state;
-    this.#emit("state", { state, transport: this.transport });
+    this.#emit("state", { state, transport: this.transport, retryAt: this.retryAt, lastClose: this.lastClose });
   }
 
   #emit(type, detail) {
