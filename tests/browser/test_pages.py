@@ -160,3 +160,22 @@ def test_admin_change_page_shows_live_progress(page, browser_system, alice, staf
     expect(page.locator(".field-progress_percent .readonly")).to_have_text("100%")
     expect(page.locator(".field-step .readonly")).to_have_text("—")  # a finished paper has no current step
     page.screenshot(path=SCREENSHOTS / "admin-change-page.png", full_page=True)
+
+
+def test_admin_changelist_adds_papers_uploaded_after_it_opened_and_shows_its_connection(
+    page, browser_system, alice, staff, tmp_path
+):
+    admin_log_in(page, browser_system)
+    upload_slow_paper_as_alice(browser_system, tmp_path)  # the changelist has a table to add to
+    page.goto(f"{browser_system.base_url}/admin/papers/paper/")
+    expect(page.locator("#conn-state")).to_have_text("connected")
+    shown_before = page.locator("#result_list tbody tr").count()
+    assert shown_before >= 1
+    paper = upload_slow_paper_as_alice(browser_system, tmp_path)
+    row = page.locator(f"input.action-select[value='{paper['id']}']").locator("xpath=ancestor::tr")
+    expect(row).to_have_count(1, timeout=15_000)  # appeared without a reload
+    assert row.evaluate("r => r.classList.contains('live-added')")
+    expect(row.locator(".field-status")).to_have_text("Completed", timeout=PAPER_TIMEOUT)  # and stays live
+    assert page.locator("#result_list tbody tr").count() == shown_before + 1
+    expect(page.locator(".paginator")).to_contain_text(f"{shown_before + 1} papers")
+    page.screenshot(path=SCREENSHOTS / "admin-changelist-live-added.png", full_page=True)
