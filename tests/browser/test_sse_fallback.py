@@ -44,7 +44,7 @@ def test_pages_fall_back_to_sse_and_show_live_progress(page, browser_system, ali
     page.get_by_role("link", name="novanet-slow").click()
     paper_id = page.locator("#paper").get_attribute("data-paper-id")
     expect(page.locator("#conn-transport")).to_have_text("via SSE", timeout=20_000)
-    expect(page.locator("#step")).to_have_text("entity extraction", timeout=30_000)
+    expect(page.locator("#step")).to_have_text("Entity extraction", timeout=30_000)
     page.screenshot(path=SCREENSHOTS / "paper-detail-sse.png", full_page=True)
     expect(page.locator("#overall")).to_have_attribute("aria-valuenow", "100", timeout=PAPER_TIMEOUT)
     expect(page.locator("#status")).to_have_text("completed")
