@@ -4,34 +4,18 @@ import json
 import re
 
 import pytest
-from django.core.files.base import ContentFile
 from django.test import Client
 
-from papers import selectors, services
-from papers.models import Paper, Relationship
+from papers import selectors
+from papers.models import Relationship
+from tests.papers.test_result_fields import process_paper
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_celery_send")]
-
-EXTRACTORS = "tests.papers.test_result_fields"
-
 
 @pytest.fixture
 def process(settings):
     """Run a paper of the given owner through the pipeline with the extractors of test_result_fields."""
-    settings.PAPER_ENTITY_EXTRACTOR = f"{EXTRACTORS}.found_entities"
-    settings.PAPER_RELATIONSHIP_EXTRACTOR = f"{EXTRACTORS}.found_relationships"
-
-    def run(owner, title: str) -> Paper:
-        paper = Paper(owner=owner, title=title)
-        paper.file.save("p.txt", ContentFile(b"NovaNet text"), save=False)
-        paper.save()
-        paper = services.paper_enqueue(paper=paper)
-        services.paper_process(paper_id=paper.pk, task_id=paper.task_id)
-        paper.refresh_from_db()
-        assert paper.status == "completed"
-        return paper
-
-    return run
+    return lambda owner, title: process_paper(owner, settings, title)
 
 
 def logged_in(user) -> Client:

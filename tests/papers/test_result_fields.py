@@ -56,12 +56,11 @@ def found_relationships(text, found, *, on_progress=None):
     return FOUND_RELATIONSHIPS
 
 
-@pytest.fixture
-def processed(user, settings) -> Paper:
-    """A paper run through the pipeline with extractors giving the fields above."""
+def process_paper(owner, settings, title: str = "t") -> Paper:
+    """A paper of owner run through the pipeline with extractors giving the fields above."""
     settings.PAPER_ENTITY_EXTRACTOR = "tests.papers.test_result_fields.found_entities"
     settings.PAPER_RELATIONSHIP_EXTRACTOR = "tests.papers.test_result_fields.found_relationships"
-    paper = Paper(owner=user, title="t")
+    paper = Paper(owner=owner, title=title)
     paper.file.save("p.txt", ContentFile(SAMPLE_TEXT.encode()), save=False)
     paper.save()
     paper = services.paper_enqueue(paper=paper)
@@ -69,6 +68,12 @@ def processed(user, settings) -> Paper:
     paper.refresh_from_db()
     assert paper.status == "completed"
     return paper
+
+
+@pytest.fixture
+def processed(user, settings) -> Paper:
+    """A paper run through the pipeline with extractors giving the fields above."""
+    return process_paper(user, settings)
 
 
 def logged(paper, event_type) -> list[dict]:
