@@ -142,6 +142,11 @@ export function startGraph(stream, paperId) {
   const initial = JSON.parse(document.getElementById("graph-data").textContent);
   for (const node of initial.nodes) addNode(node);
   for (const edge of initial.edges) addEdge(edge);
+  // The card changes size (a phone turned, the window resized, the layout switching columns): fit the graph again.
+  new ResizeObserver(() => {
+    cy.resize();
+    cy.fit(undefined, LAYOUT.padding);
+  }).observe(container);
   window.paperGraph = cy; // for the browser tests and for poking at it from the console
   return cy;
 }
