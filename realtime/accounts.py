@@ -176,5 +176,5 @@ def _account_from_database_sync(user_id: Any) -> Account | None:
                    is_staff=row["is_staff"], password=get_md5_hash_password(row["password"]))
 
 
-# A read, side by side with others off Channels' one sync thread (see realtime/snapshots.py).
-_account_from_database = database_sync_to_async(_account_from_database_sync, thread_sensitive=False)
+# On Channels' one sync thread, as realtime/snapshots.py says why.
+_account_from_database = database_sync_to_async(_account_from_database_sync)

@@ -33,9 +33,9 @@ def _paper_state_sync(paper_id: str, since: int | None, replay_limit: int) -> Pa
     return PaperState(selectors.paper_snapshot(paper=paper), paper.owner_id, missed=missed, recovery=recovery)
 
 
-# Off the one thread Channels runs sync code in by default: reads of different papers run side by side (each
-# thread its own connection, from the pool on PostgreSQL) instead of one after another; they only read.
-paper_state = database_sync_to_async(_paper_state_sync, thread_sensitive=False)
+# On Channels' one sync thread: in asyncio's thread pool each thread kept its pooled PostgreSQL connection
+# open after the read (docs/architecture.md, "Connecting cheaply"); the reads of one loop turn are batched instead.
+paper_state = database_sync_to_async(_paper_state_sync)
 
 Key = tuple[str, int | None, int]  # paper, since, replay limit
 
