@@ -1,5 +1,6 @@
 """Showing a watch on a terminal: live progress bars with rich, or one plain line per message elsewhere."""
 
+import re
 from typing import TextIO
 
 from .events import (
@@ -15,6 +16,15 @@ from .events import (
     Unsubscribed,
 )
 
+# Control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides in a server's text (a title, an
+# entity name) would steer the terminal: they are shown as U+FFFD.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text safe to write to a terminal."""
+    return _UNSAFE.sub("\ufffd", text)
+
 
 class PlainRenderer:
     """One line per message: for pipes, logs and tests."""
@@ -26,7 +36,7 @@ class PlainRenderer:
     def show(self, message) -> None:
         line = self.describe(message)
         if line:
-            self.stream.write(line + "\n")
+            self.stream.write(printable(line) + "\n")
             self.stream.flush()
 
     def describe(self, message) -> str | None:
@@ -96,7 +106,7 @@ class RichRenderer(PlainRenderer):
             return  # the bar shows it
         line = self.describe(message)
         if line:
-            self.progress.console.print(line, markup=False, highlight=False)
+            self.progress.console.print(printable(line), markup=False, highlight=False)
 
     def _update_bar(self, paper_id: str, message) -> None:
         if paper_id not in self.tasks:
@@ -104,8 +114,11 @@ class RichRenderer(PlainRenderer):
         task = self.tasks[paper_id]
         match message:
             case Subscribed(snapshot=snapshot) if snapshot is not None:
+                from rich.markup import escape  # rich is needed only on a terminal
+
+                title = escape(printable(snapshot.title or paper_id[:8]))  # the title column reads markup
                 self.progress.update(task, completed=snapshot.progress, step=snapshot.step or snapshot.status,
-                                     title=snapshot.title or paper_id[:8])
+                                     title=title)
             case ProgressUpdated():
                 self.progress.update(task, completed=message.progress, step=message.step.replace("_", " "))
             case StatusChanged():

@@ -19,6 +19,7 @@ from typing import Any
 
 from asgiref.sync import SyncToAsync
 from django.conf import settings
+from django.db import connections
 
 from . import connlog
 from .auth import Identity
@@ -94,7 +95,7 @@ def parse_cursors(text: str) -> OrderedDict[str, int]:
     return cursors
 
 
-def leave_request_thread() -> None:
+async def leave_request_thread() -> None:
     """Give back the thread Django keeps for this request's thread-sensitive sync calls (its middleware's), and run
     the stream's own (database_sync_to_async) on asgiref's process-wide thread, as WebSocket consumers do.
 
@@ -108,6 +109,9 @@ def leave_request_thread() -> None:
     SyncToAsync.thread_sensitive_context.set(None)  # this task's copy of the context only: Django's exit still resets
     executor = SyncToAsync.context_to_thread_executor.pop(context, None)
     if executor is not None:
+        # The middleware's queries (the session, request.auser()) opened a connection on that thread, which Django
+        # would close there when the response ends; closed here instead, or a pooled connection is never returned.
+        await asyncio.get_running_loop().run_in_executor(executor, connections.close_all)
         executor.shutdown(wait=False)
 
 
@@ -219,7 +223,7 @@ class EventStream:
         """The response body: subscribe (snapshot, replay), then live events and heartbeats until the stream ends
         (the client went away, or an error that closes a WebSocket ended it)."""
         try:
-            leave_request_thread()
+            await leave_request_thread()
             target = {"paper_id": self.paper_id} if self.paper_id else {"topic": TOPIC_PAPERS}
             connlog.stream_opened(self.address, target, self.since if self.paper_id else len(self.cursors) or None)
             yield b"retry: %d\n\n" % RETRY_MS  # headers and a first byte out at once

@@ -5,6 +5,7 @@ import pytest
 import requests
 
 from tests.conftest import SAMPLE_TEXT
+from tests.e2e.conftest import running_system
 from tests.e2e.slow_extractor import MARKER
 from tests.e2e.sse_client import SseClient
 from tests.schemas import assert_wire_event
@@ -229,3 +230,20 @@ def test_open_streams_cost_no_thread_each(live_system, alice):
     assert threads_of(pid) - before < 5, (before, threads_of(pid))
     for stream in [warm, *streams]:
         stream.close()
+
+
+def test_session_streams_give_their_request_s_database_connection_back(own_redis, alice):
+    """The middleware's session and user queries ran on the request's thread; a stream that gives that thread back
+    must close its connection first. On PostgreSQL (CI) a pool of two would otherwise be used up by two streams
+    and the next request would wait out the pool's timeout."""
+    from tests.e2e.test_access_live import _browser_login
+
+    with running_system(redis_url=own_redis, name="sse-pool-", only=("daphne",), DATABASE_POOL_MAX="2") as system:
+        browser = _browser_login(system)
+        cookie = {"Cookie": f"sessionid={browser.cookies['sessionid']}"}
+        for _ in range(5):
+            stream = SseClient(f"{system.base_url}/api/papers/stream/", headers=cookie, timeout=20)
+            assert next(stream.events()).data["topic"] == "papers"
+            stream.close()
+        listed = browser.get(f"{system.base_url}/api/papers/", timeout=8)  # well under the pool's 10 s wait
+        assert listed.status_code == 200, system.log_tails()

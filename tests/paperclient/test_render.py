@@ -42,3 +42,22 @@ def test_a_terminal_gets_a_progress_bar_and_the_entities_above_it():
     assert "entity MODEL Transformer (0.95)" in out and "\x1b[" in out
     assert renderer.progress.tasks[0].completed == 0.35
     assert make_renderer(stream=Terminal(), plain=True).__class__ is PlainRenderer
+
+
+def test_control_characters_from_the_server_never_reach_the_terminal():
+    import io
+
+    from paperclient.events import parse_event
+    from paperclient.render import PlainRenderer
+
+    out = io.StringIO()
+    renderer = PlainRenderer(out)
+    event = {
+        "event_type": "entity_extracted", "paper_id": "123e4567-e89b-12d3-a456-426614174000",
+        "timestamp": "2026-11-25T22:01:05.000Z", "entity_id": "e1", "entity_type": "MODEL",
+        "entity_name": "Nova\x1b]0;pwned\x07Net\u202e\x9b2J", "confidence": 0.9, "seq": 3, "event_id": "x",
+    }
+    renderer.show(parse_event(event))
+    line = out.getvalue()
+    assert "NovaNet" not in line and "Nova\ufffd]0;pwned\ufffdNet\ufffd\ufffd2J" in line
+    assert not any(c in line for c in "\x1b\x07\u202e\x9b")
