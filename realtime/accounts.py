@@ -23,6 +23,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from . import bus
+from .background import for_this_loop
 
 logger = logging.getLogger(__name__)
 
@@ -152,13 +153,7 @@ _batches: dict[asyncio.AbstractEventLoop, CacheReads] = {}
 
 def _batch() -> CacheReads:
     """This event loop's batcher of cache reads."""
-    loop = asyncio.get_running_loop()
-    batch = _batches.get(loop)
-    if batch is None:
-        for stale in [other for other in _batches if other.is_closed()]:
-            del _batches[stale]
-        batch = _batches[loop] = CacheReads(loop)
-    return batch
+    return for_this_loop(_batches, lambda: CacheReads(asyncio.get_running_loop()))
 
 
 def _text(value: bytes | None) -> str | None:

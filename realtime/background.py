@@ -1,8 +1,22 @@
-"""Background work of one connection: tasks kept until they finish and cancelled together when it closes."""
+"""Background work: the tasks of one connection (kept until done, cancelled together), and per-event-loop instances."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def for_this_loop(registry: dict[asyncio.AbstractEventLoop, T], make: Callable[[], T]) -> T:
+    """The running loop's instance in registry, made on first use (asyncio objects belong to one loop; tests run
+    a loop each), forgetting the instances of loops that have closed."""
+    loop = asyncio.get_running_loop()
+    instance = registry.get(loop)
+    if instance is None:
+        for stale in [other for other in registry if other.is_closed()]:
+            del registry[stale]
+        instance = registry[loop] = make()
+    return instance
 
 
 class BackgroundTasks:

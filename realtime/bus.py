@@ -39,6 +39,8 @@ from redis.backoff import NoBackoff
 
 from paperpipeline import metrics, redis_clients
 
+from .background import for_this_loop
+
 logger = logging.getLogger(__name__)
 
 # Seconds: a publisher waits no longer than this for Redis (it never holds up a commit for long).
@@ -184,13 +186,7 @@ def _sync_client() -> redis.Redis:
 
 def _async_client() -> aioredis.Redis:
     """The running loop's client for async publishing (an asyncio connection belongs to one loop)."""
-    loop = asyncio.get_running_loop()
     with _clients_lock:
-        client = _async_clients.get(loop)
-        if client is None:
-            for stale in [other for other in _async_clients if other.is_closed()]:
-                del _async_clients[stale]
-            client = _async_clients[loop] = redis_clients.async_client(
-                url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
-            )
-        return client
+        return for_this_loop(_async_clients, lambda: redis_clients.async_client(
+            url(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
+        ))

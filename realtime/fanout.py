@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from paperpipeline import metrics
 
 from . import bus
+from .background import for_this_loop
 from .broadcast import SUBSCRIPTION_KINDS, group_kind
 from .transport import Outbound
 
@@ -224,12 +225,7 @@ _by_loop: dict[asyncio.AbstractEventLoop, Fanout] = {}
 
 def fanout() -> Fanout:
     """This event loop's fan-out (one per Daphne process; one per test loop)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _by_loop:
-        for stale in [other for other in _by_loop if other.is_closed()]:
-            del _by_loop[stale]
-        _by_loop[loop] = Fanout()
-    return _by_loop[loop]
+    return for_this_loop(_by_loop, Fanout)
 
 
 async def aclose_fanout() -> None:

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from . import bus
+from .background import for_this_loop
 from .fanout import fanout
 
 PROBE_TYPE = "health.probe"
@@ -52,9 +53,4 @@ _by_loop: dict[asyncio.AbstractEventLoop, FanoutProbe] = {}
 
 async def fanout_round_trip() -> None:
     """Send a probe through this event loop's fan-out and wait until it comes back."""
-    loop = asyncio.get_running_loop()
-    if loop not in _by_loop:
-        for stale in [other for other in _by_loop if other.is_closed()]:
-            del _by_loop[stale]
-        _by_loop[loop] = FanoutProbe()
-    await _by_loop[loop].round_trip()
+    await for_this_loop(_by_loop, FanoutProbe).round_trip()

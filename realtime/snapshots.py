@@ -9,6 +9,8 @@ from channels.db import database_sync_to_async
 from papers import selectors
 from papers.selectors import paper_visible_to
 
+from .background import for_this_loop
+
 
 @dataclass(frozen=True)
 class PaperState:
@@ -87,10 +89,5 @@ _reads: dict[asyncio.AbstractEventLoop, StateReads] = {}
 
 async def visible_paper_state(user, paper_id: str, since: int | None, replay_limit: int) -> PaperState | None:
     """Snapshot, and with `since` the missed events, of a paper the user may see; None if missing or not theirs."""
-    loop = asyncio.get_running_loop()
-    reads = _reads.get(loop)
-    if reads is None:
-        for stale in [other for other in _reads if other.is_closed()]:
-            del _reads[stale]
-        reads = _reads[loop] = StateReads(loop)
+    reads = for_this_loop(_reads, lambda: StateReads(asyncio.get_running_loop()))
     return await reads.read(user, paper_id, since, replay_limit)
