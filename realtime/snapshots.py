@@ -40,37 +40,50 @@ def _paper_state_sync(paper_id: str, since: int | None, replay_limit: int) -> Pa
 paper_state = database_sync_to_async(_paper_state_sync)
 
 Key = tuple[str, int | None, int]  # paper, since, replay limit
+Reader = tuple[Any, asyncio.Future]  # the user, and the future of the state they get
 
 
 class StateReads:
-    """The subscribes' reads asked for during one turn of the event loop, one statement per paper (and since):
-    a reconnect storm's thousand subscribers of one paper cost one query, not a thousand, and each reader gets
-    the state only if the one access rule (paper_visible_to) lets them see the paper. Each read is sent after
-    the turn in which it was asked, so after the reader joined the paper's group: no event falls between."""
+    """The subscribes' reads, one statement per paper (and since) at a time, shared by every reader that asked for
+    it before the statement was sent: a reconnect storm's thousand subscribers of one paper cost a handful of
+    queries, not a thousand. Each reader gets the state only if the one access rule (paper_visible_to) lets them
+    see the paper.
+
+    A read is sent at the end of the loop turn in which it was asked, or, while the same read is still running,
+    once it finished: always after every one of its readers joined the paper's group, so no event falls between
+    a reader's join and the state it is given."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
-        self.waiting: dict[Key, list[tuple[Any, asyncio.Future]]] | None = None
+        self.asked: dict[Key, list[Reader]] | None = None  # this turn's, sent by _send at its end
+        self.queued: dict[Key, list[Reader]] = {}  # asked while the same read was running; sent when it ends
+        self.running: set[Key] = set()
         self.reading: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     def read(self, user, paper_id: str, since: int | None, replay_limit: int) -> asyncio.Future:
         """A future of the paper's state for this user (None if missing or not theirs)."""
         future = self.loop.create_future()
-        if self.waiting is None:
-            self.waiting = {}
+        if self.asked is None:
+            self.asked = {}
             self.loop.call_soon(self._send)  # once every task ready in this turn has asked
-        self.waiting.setdefault((paper_id, since, replay_limit), []).append((user, future))
+        self.asked.setdefault((paper_id, since, replay_limit), []).append((user, future))
         return future
 
     def _send(self) -> None:
-        waiting, self.waiting = self.waiting, None
-        for key, readers in waiting.items():
-            task = self.loop.create_task(self._read(key, readers))
-            self.reading.add(task)
-            task.add_done_callback(self.reading.discard)
+        asked, self.asked = self.asked, None
+        for key, readers in asked.items():
+            if key in self.running:
+                self.queued.setdefault(key, []).extend(readers)
+            else:
+                self._start(key, readers)
 
-    @staticmethod
-    async def _read(key: Key, readers: list[tuple[Any, asyncio.Future]]) -> None:
+    def _start(self, key: Key, readers: list[Reader]) -> None:
+        self.running.add(key)
+        task = self.loop.create_task(self._read(key, readers))
+        self.reading.add(task)
+        task.add_done_callback(self.reading.discard)
+
+    async def _read(self, key: Key, readers: list[Reader]) -> None:
         try:
             state = await paper_state(*key)
         except Exception as error:  # each reader gets it (a database failure answers their subscribe)
@@ -78,6 +91,11 @@ class StateReads:
                 if not future.done():
                     future.set_exception(error)
             return
+        finally:
+            self.running.discard(key)
+            queued = self.queued.pop(key, None)
+            if queued:
+                self._start(key, queued)
         for user, future in readers:
             if not future.done():  # its reader may have gone (the connection closed meanwhile)
                 visible = state is not None and paper_visible_to(user, state.owner_id)

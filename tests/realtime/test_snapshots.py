@@ -94,3 +94,32 @@ async def test_the_subscribes_of_one_turn_share_one_read_and_each_reader_is_chec
     resumed = await asyncio.gather(*(visible_paper_state(user, str(paper.pk), since, 100) for since in (0, 0, None)))
     assert len(state_reads) == 3  # one read per (paper, since)
     assert resumed[0] is resumed[1] and resumed[0].recovery is not None and resumed[2].recovery is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_subscribes_asked_while_the_same_read_runs_share_the_next_one(user, text_upload, monkeypatch):
+    """A storm's subscribes arrive over many loop turns: those that come while a read runs wait for it to end and
+    then share one read, sent after all of them joined; never one query each."""
+    paper = await sync_to_async(Paper.objects.create)(owner=user, title="p", file=text_upload)
+    reads, first_read_started, first_read_may_end = [], asyncio.Event(), asyncio.Event()
+    real = snapshots.paper_state
+
+    async def gated(*key):
+        reads.append(key)
+        if len(reads) == 1:
+            first_read_started.set()
+            await first_read_may_end.wait()
+        return await real(*key)
+
+    monkeypatch.setattr(snapshots, "paper_state", gated)
+    first = asyncio.ensure_future(visible_paper_state(user, str(paper.pk), None, 100))
+    await asyncio.wait_for(first_read_started.wait(), 10)
+    later = []
+    for _ in range(20):  # one subscribe per loop turn, as a storm's arrive
+        later.append(asyncio.ensure_future(visible_paper_state(user, str(paper.pk), None, 100)))
+        await asyncio.sleep(0)
+    assert len(reads) == 1, "nothing is sent while the same read runs"
+    first_read_may_end.set()
+    found = await asyncio.gather(first, *later)
+    assert len(reads) == 2
+    assert all(state is found[1] for state in found[1:]) and found[0].owner_id == user.pk
