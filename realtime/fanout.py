@@ -9,6 +9,7 @@ the message encoding and the Redis to use.
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -67,6 +68,7 @@ class Fanout:
         # and when its oldest message was published.
         self.handed = 0
         self.oldest_published_at: float | None = None
+        self.last_batch_at = float("-inf")  # time.monotonic() of the last batch handed out (realtime.gctune)
 
     async def join(self, group: str, member: Member) -> None:
         """Add a member; the first one of a group subscribes this process to it. If that fails, this raises
@@ -165,6 +167,7 @@ class Fanout:
         latency from the PUBLISH to the socket writes (one observation per batch, never per delivery)."""
         if not batch:
             return
+        self.last_batch_at = time.monotonic()
         await self._deliver(batch)
         metrics.fanout_batch(len(batch), self.handed, self.oldest_published_at)
         self.handed, self.oldest_published_at = 0, None
@@ -226,6 +229,12 @@ _by_loop: dict[asyncio.AbstractEventLoop, Fanout] = {}
 def fanout() -> Fanout:
     """This event loop's fan-out (one per Daphne process; one per test loop)."""
     return for_this_loop(_by_loop, Fanout)
+
+
+def quiet_seconds() -> float:
+    """Seconds since this process's fan-out last handed out a batch (infinite before the first)."""
+    latest = max((instance.last_batch_at for instance in _by_loop.values()), default=float("-inf"))
+    return time.monotonic() - latest
 
 
 async def aclose_fanout() -> None:

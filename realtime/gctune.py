@@ -7,12 +7,14 @@ permanent generation, which the collector never walks. The pause statistics are 
 REALTIME_GC_STATS_FILE is set, to that file when the process exits (docs/architecture.md, "Garbage collection").
 """
 
+import asyncio
 import atexit
 import gc
 import json
 import os
 from bisect import bisect_left
-from time import perf_counter
+from collections.abc import Callable
+from time import monotonic, perf_counter
 
 STATS_FILE_VARIABLE = "REALTIME_GC_STATS_FILE"
 
@@ -91,6 +93,63 @@ def freeze_startup() -> None:
     collection first, so that start-up's garbage is freed rather than kept frozen for the life of the process."""
     gc.collect()
     gc.freeze()
+
+
+# Full collections at quiet moments. CPython starts a full collection when generation 1 was collected ten times
+# and the objects waiting for one grew by a quarter: exactly while clients connect by the thousand or events come
+# fastest, and with thousands of connections it walks every one of their objects (100-400 ms with nothing
+# written). Automatic full collections are turned off and this timer runs them instead once the fan-out has been
+# quiet for QUIET_FOR, or after MAX_DEFER however busy the process is, which bounds the cyclic garbage of closed
+# connections that waits for them.
+CHECK_EVERY = 1.0  # seconds between checks
+QUIET_FOR = 0.5  # seconds with nothing handed out
+MAX_DEFER = 30.0  # seconds a due full collection may wait for a quiet moment
+AUTOMATIC_FULL = 10  # CPython's default third threshold: gen1 collections before a full one is considered
+NEVER = 2**31 - 1
+
+
+class FullCollections:
+    """Full collections at quiet moments: due once generation 1 was collected AUTOMATIC_FULL times since the last;
+    run as soon as `quiet_seconds()` reaches QUIET_FOR, or, busy, after MAX_DEFER if CPython's own rule would
+    have run it (the objects waiting for a full collection grew by a quarter of those the last one kept)."""
+
+    def __init__(self, quiet_seconds: Callable[[], float], clock: Callable[[], float] = monotonic):
+        self.quiet_seconds, self.clock = quiet_seconds, clock
+        self.due_since: float | None = None
+        self.kept = len(gc.get_objects(generation=2))  # what the last full collection left in the oldest generation
+
+    def check(self) -> bool:
+        """Run a full collection if one is due and the moment allows; whether it ran."""
+        if gc.get_count()[2] < AUTOMATIC_FULL:
+            return False
+        now = self.clock()
+        if self.due_since is None:
+            self.due_since = now
+        if self.quiet_seconds() < QUIET_FOR:
+            if now - self.due_since < MAX_DEFER:
+                return False
+            if len(gc.get_objects(generation=2)) - self.kept < self.kept // 4:  # CPython would not run it either
+                self.due_since = now
+                return False
+        self.due_since = None
+        gc.collect()
+        self.kept = len(gc.get_objects(generation=2))
+        return True
+
+
+def defer_full_collections(quiet_seconds: Callable[[], float]) -> FullCollections:
+    """Turn automatic full collections off and run them from this event loop at quiet moments instead."""
+    threshold0, threshold1, _ = gc.get_threshold()
+    gc.set_threshold(threshold0, threshold1, NEVER)
+    collections = FullCollections(quiet_seconds)
+    loop = asyncio.get_event_loop()
+
+    def tick() -> None:
+        collections.check()
+        loop.call_later(CHECK_EVERY, tick)
+
+    loop.call_later(CHECK_EVERY, tick)
+    return collections
 
 
 def install() -> PauseStats | None:

@@ -1,5 +1,5 @@
-"""The real server (`python -m realtime.server`) freezes its start-up heap once it listens, and writes its
-garbage-collection pauses to REALTIME_GC_STATS_FILE when it stops."""
+"""The real server (`python -m realtime.server`) freezes its start-up heap once it listens, leaves full collections
+to quiet moments, and writes its garbage-collection pauses to REALTIME_GC_STATS_FILE when it stops."""
 
 import json
 import os
@@ -7,6 +7,7 @@ import os
 import pytest
 import requests
 
+from realtime import gctune
 from tests.e2e.conftest import running_system
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -22,3 +23,4 @@ def test_the_server_freezes_its_startup_heap_and_reports_its_pauses(tmp_path):
     assert written["frozen"] > 10_000, written
     assert written["generations"][2]["collections"] >= 1, "at least freeze_startup's own collection"
     assert all(gen["longest_ms"] >= 0 for gen in written["generations"])
+    assert written["threshold"][2] == gctune.NEVER, "full collections wait for quiet moments (realtime.gctune)"

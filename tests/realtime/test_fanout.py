@@ -232,3 +232,21 @@ async def test_a_session_socket_whose_logout_group_cannot_be_joined_is_not_authe
     assert (reply["type"], reply["code"]) == ("error", "not_authenticated"), reply
     # ... under the deadline every unauthenticated connection has.
     await expect_error_then_close(ws, "authentication_timeout", CLOSE_AUTHENTICATION_TIMEOUT)
+
+
+async def test_the_fan_out_is_quiet_until_it_hands_out_a_batch_and_busy_right_after():
+    """realtime.gctune holds full collections back while quiet_seconds() is short: it must follow the batches."""
+    from realtime.fanout import quiet_seconds
+    from realtime.gctune import QUIET_FOR
+
+    member = Recorder()
+    await fanout().join("quiet.check", member)
+    try:
+        handed_before = fanout().last_batch_at
+        await broadcast_control("quiet.check", {"type": "test.ping"})
+        async with asyncio.timeout(TIMEOUT):
+            await member.arrived.wait()
+        assert fanout().last_batch_at > handed_before
+        assert quiet_seconds() < QUIET_FOR
+    finally:
+        await fanout().leave("quiet.check", member)

@@ -61,3 +61,56 @@ def test_the_statistics_are_written_at_exit_only_when_asked(tmp_path):
     assert written["generations"][2]["collections"] == 2  # freeze_startup's collection and the script's
     assert written["buckets_ms"] == list(gctune.BUCKETS_MS)
     assert gctune.install() is None, "no file named here: nothing measured"
+
+
+class Moment:
+    """A clock and a fan-out quietness the test sets."""
+
+    def __init__(self):
+        self.now, self.quiet = 1000.0, 0.0
+
+
+@pytest.fixture
+def full(stats):
+    """FullCollections over a test-set moment, with a full collection due (generation 1 collected ten times)."""
+    moment = Moment()
+    collections = gctune.FullCollections(lambda: moment.quiet, clock=lambda: moment.now)
+    for _ in range(gctune.AUTOMATIC_FULL):
+        gc.collect(1)
+    return collections, moment
+
+
+def test_a_due_full_collection_waits_while_the_fan_out_is_busy_and_runs_once_it_is_quiet(stats, full):
+    collections, moment = full
+    before = stats.counts[2]
+    assert not collections.check() and stats.counts[2] == before, "busy: nothing walks every object"
+    moment.now += 5
+    moment.quiet = gctune.QUIET_FOR
+    assert collections.check() and stats.counts[2] == before + 1
+    assert not collections.check(), "nothing due right after one"
+
+
+def test_a_busy_process_still_collects_after_max_defer_once_its_old_objects_grew_by_a_quarter(stats, full):
+    collections, moment = full
+    before = stats.counts[2]
+    assert not collections.check()
+    moment.now += gctune.MAX_DEFER
+    assert not collections.check(), "little grew since the last full collection: CPython would wait too"
+    kept = [[] for _ in range(collections.kept // 4 + 1000)]  # long-lived objects, as new connections bring
+    gc.collect(1)  # into the oldest generation
+    moment.now += gctune.MAX_DEFER
+    assert collections.check() and stats.counts[2] == before + 1
+    assert collections.kept >= len(kept)
+
+
+def test_deferring_turns_the_automatic_full_collections_off(monkeypatch):
+    threshold = gc.get_threshold()
+    scheduled = []
+    monkeypatch.setattr(gctune.asyncio, "get_event_loop", lambda: type("Loop", (), {
+        "call_later": lambda self, delay, callback: scheduled.append((delay, callback))})())
+    try:
+        gctune.defer_full_collections(lambda: 0.0)
+        assert gc.get_threshold() == (threshold[0], threshold[1], gctune.NEVER)
+        assert scheduled and scheduled[0][0] == gctune.CHECK_EVERY
+    finally:
+        gc.set_threshold(*threshold)

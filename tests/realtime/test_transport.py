@@ -10,7 +10,7 @@ import daphne.server
 import daphne.ws_protocol
 import pytest
 
-from realtime import gctune, server
+from realtime import server
 from realtime.transport import WRITER_EXTENSION, Outbound, writer_for
 from realtime.transport import daphne as transport
 from realtime.transport.asgi import AsgiWriter
@@ -88,8 +88,9 @@ def test_the_server_command_runs_daphne_once_the_check_passes(monkeypatch):
     started = []
     monkeypatch.setattr(transport, "run", lambda argv, when_running=None: started.append((argv, when_running)))
     server.main(["-p", "0", "paperpipeline.asgi:application"])
-    # The start-up heap is frozen once the reactor runs (tests/realtime/test_gctune.py, tests/e2e/test_gc_live.py).
-    assert started == [(["-p", "0", "paperpipeline.asgi:application"], gctune.freeze_startup)]
+    # Once the reactor runs: the start-up heap frozen, full collections deferred (tests/realtime/test_gctune.py,
+    # tests/e2e/test_gc_live.py).
+    assert started == [(["-p", "0", "paperpipeline.asgi:application"], server.started)]
 
 
 def test_the_server_builds_this_projects_factories_where_daphne_builds_its_own():
