@@ -44,9 +44,11 @@ def table(results: dict) -> str:
     head = "| metric | " + " | ".join(have) + "".join(f" | project / {b}" for b in bases) + " | target |"
     lines = [head, "|" + "---|" * (len(have) + len(bases) + 2)]
 
-    def row(metric: str, cells: dict, ratios: dict | None = None, target: str = "") -> None:
-        """One metric; `ratios`: the figure per system from which the project's ratios are taken."""
-        shares = [_ratio(ratios.get("project"), ratios.get(b)) if ratios else "–" for b in bases]
+    def row(metric: str, cells: dict, ratios: dict | None = None, target: str = "", shares: list | None = None):
+        """One metric; `ratios`: the figure per system from which the project's ratios are taken (or `shares`, the
+        ratio column per baseline, given)."""
+        if shares is None:
+            shares = [_ratio(ratios.get("project"), ratios.get(b)) if ratios else "–" for b in bases]
         lines.append(f"| {metric} | " + " | ".join(str(cells.get(n, "–")) for n in have)
                      + "".join(f" | {s}" for s in shares) + f" | {target} |")
 
@@ -76,6 +78,7 @@ def table(results: dict) -> str:
         cost = {n: r.get("server_cpu_us_per_delivery") if r else None for n, r in step.items()}
         row(f"sweep @{rate}/s, {subs} subs: server CPU µs per delivery",
             {n: "–" if c is None else c for n, c in cost.items()}, cost, "≤ 1.2× batched")
+    _tail_rows(results, get, have, bases, row)
     memory = {n: get[n]["idle_memory"]["kib_per_connection"] for n in have}
     row(f"KiB per idle subscribed connection, {results['settings']['idle']} connections", memory, memory,
         "≤ 24 KiB")
@@ -87,6 +90,10 @@ def table(results: dict) -> str:
         if storm:
             row(f"reconnect storm with since: {storm['clients']} clients resumed, s",
                 {"project": f"{storm['seconds']} ({storm['failed_clients']} failed)"}, target="≤ 5 s")
+        if project.get("gc"):
+            row("longest garbage-collection pause, ms (each project server of the first run: gen0 / gen1 / gen2)",
+                {"project": "; ".join(" / ".join(str(g["longest_ms"]) for g in each["generations"])
+                                      for each in project["gc"])})
         deflate = project["compression"]
         row("permessage-deflate: KiB per idle connection / max lossless / sustainable deliveries/s",
             {"project": f"{deflate['idle_memory']['kib_per_connection']} / {deflate['max_lossless_deliveries_per_s']}"
@@ -104,6 +111,33 @@ def table(results: dict) -> str:
     lines.append(f"\n{machine['date']}, {machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}, "
                  f"{results['settings']['database']}; load generators: {results['settings']['loadgens']} processes.")
     return "\n".join(lines) + "\n"
+
+
+def _worst_ratio(mine: list, theirs: list) -> str:
+    """The largest ratio of one repeat's figure to the same repeat's baseline figure."""
+    pairs = [(a, b) for a, b in zip(mine, theirs, strict=True) if a is not None and b]
+    if not pairs or len(pairs) < len(mine):
+        return "– (a repeat lost events)"
+    return f"{max(a / b for a, b in pairs):.2f}× (worst repeat)"
+
+
+def _tail_rows(results: dict, get: dict, have: list, bases: list, row) -> None:
+    """The repeated tail steps: each repeat's p99 and cost per delivery, and the project's worst ratio per repeat."""
+    tailed = [n for n in have if get[n].get("tail")]
+    if "project" not in tailed:
+        return
+    subs = results["settings"]["sweep_subscribers"]
+    for column, rate in enumerate(results["settings"]["tail_rates"]):
+        repeats = {n: [steps[column] for steps in get[n]["tail"]] for n in tailed}
+        p99 = {n: [r["latency_ms"]["p99"] if not r["loss"] else None for r in runs] for n, runs in repeats.items()}
+        cost = {n: [r["server_cpu_us_per_delivery"] for r in runs] for n, runs in repeats.items()}
+        count = len(repeats["project"])
+        for label, figures, target in (("latency p99 ms", p99, "p99 ≤ 1.5× batched in each repeat, no loss"),
+                                       ("server CPU µs per delivery", cost, "≤ 1.2× batched")):
+            row(f"tail @{rate}/s, {subs} subs, {count} repeats: {label}",
+                {n: " / ".join("lost" if f is None else str(f) for f in figures[n]) for n in tailed},
+                target=target,
+                shares=[_worst_ratio(figures["project"], figures[b]) if b in figures else "–" for b in bases])
 
 
 def plot(results: dict, path: Path) -> None:

@@ -39,6 +39,11 @@ STORM = int(os.environ.get("BENCH_STORM", "2000"))
 WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", "2"))  # the project's scale-out run; 1 skips it
 TARGETS = os.environ.get("BENCH_TARGETS", "project,naive,raw,batched").split(",")
 CEILINGS = {"raw": "bench/raw_server.py", "batched": "bench/batched_server.py"}  # no auth, no subscribe message
+# The latency tail and the cost per delivery, measured again in rounds at these steps, for the two systems the
+# issue's ratios compare: one sweep step each is one sample of a tail that swings from run to run.
+TAIL_RATES = (10, 30, 80)
+TAIL_REPEATS = int(os.environ.get("BENCH_TAIL_REPEATS", "3"))  # 0 skips them
+TAIL_TARGETS = ("project", "batched")
 SUSTAINABLE_P99_MS = 250  # beyond it "lossless" is a growing backlog still inside the 2 s grace, not a rate
 CONNECTS = 1000  # clients connecting at once for the connect rate
 REPLAYED = 10  # events each storm client missed and gets back from the log
@@ -241,12 +246,16 @@ def idle_memory(target: Target, n: int, *extra: str) -> dict:
 
 def connect_rate(target: Target, n: int, *extra: str) -> dict:
     """Clients connecting at once (no ramp): the time until every one is subscribed (and replayed)."""
+    cpu_before = target.cpu()
     clients = Clients(target, n, f"storm{n}" + "".join(extra), "--storm", *extra)
+    server_cpu = target.cpu() - cpu_before  # from the start to every client subscribed (and replayed)
     reports = clients.close()
     seconds = max(r["setup_s"] for r in reports)
     failed = sum(len(r["failed_clients"]) for r in reports)
     return {"clients": n, "failed_clients": failed, "seconds": round(seconds, 2),
-            "per_s": round((n - failed) / seconds, 1)}
+            "per_s": round((n - failed) / seconds, 1),
+            # Near 100 % per process: the server is the bottleneck; well below: its clients or a wait.
+            "server_cpu_pct": round(100 * server_cpu / seconds / target.daphnes, 1)}
 
 
 def sweep(target: Target, *extra: str) -> list[dict]:
@@ -260,6 +269,19 @@ def sweep(target: Target, *extra: str) -> list[dict]:
             break
         time.sleep(3)  # lets the server finish closing the previous run's sockets
     return runs
+
+
+def tail_rounds(target: Target) -> list[list[dict]]:
+    """TAIL_REPEATS rounds of the TAIL_RATES steps at SWEEP_SUBSCRIBERS subscribers, on the same server."""
+    rounds = []
+    for repeat in range(TAIL_REPEATS):
+        steps = []
+        for rate in TAIL_RATES:
+            steps.append(run_load(target, SWEEP_SUBSCRIBERS, rate, SECONDS))
+            print(target.label, "tail", repeat + 1, steps[-1], flush=True)
+            time.sleep(3)
+        rounds.append(steps)
+    return rounds
 
 
 def gc_summary(stats: list[dict]) -> list[str]:
@@ -307,6 +329,8 @@ def bench_target(name: str, env: dict[str, str], workdir: Path) -> dict:
             print(name, "latency", result["latency"][-1], flush=True)
             time.sleep(3)
         result.update(sweep_summary(sweep(target)))
+        if name in TAIL_TARGETS and TAIL_REPEATS:
+            result["tail"] = tail_rounds(target)
     finally:
         target.stop()
     if name == "project":
@@ -390,7 +414,8 @@ def run_all(workdir: Path, database_url: str | None) -> None:
                            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},
                "settings": {"subscribers": SUBSCRIBERS, "rates": RATES, "sweep_subscribers": SWEEP_SUBSCRIBERS,
                             "seconds": SECONDS, "idle": IDLE, "storm": STORM, "loadgens": LOADGENS,
-                            "web_processes": WEB_PROCESSES,
+                            "web_processes": WEB_PROCESSES, "tail_rates": list(TAIL_RATES),
+                            "tail_repeats": TAIL_REPEATS,
                             "sustainable_p99_ms": SUSTAINABLE_P99_MS,
                             "database": "PostgreSQL" if database_url else "SQLite"},
                "targets": {}}
