@@ -67,6 +67,7 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
         self.control = ControlMessages(self.subscriptions, self.identity, self.tasks,
                                        fail=self._fail, send=self.send_json, guarded=self._guarded)
         self.forwarder = Forwarder(self.subscriptions, self.delivery, self.identity, self.control.take)
+        self.fanout_message = self.forwarder.take  # the fan-out calls the forwarder itself: once per delivery
         self.rate = limits.MessageRate()
         await self.accept()
         session_user = self.scope.get("user")
@@ -166,7 +167,8 @@ class PaperConsumer(AsyncJsonWebsocketConsumer):
 
     def fanout_message(self, message: dict[str, Any]) -> Awaitable[None] | None:
         """Take one message of a group this connection is in (the fan-out's member interface): the forwarder's
-        decision, a plain call; None, or the close of a client too slow, for the fan-out to await."""
+        decision, a plain call; None, or the close of a client too slow, for the fan-out to await. connect()
+        puts the forwarder's own take() in its place on the instance."""
         return self.forwarder.take(message)
 
     # --- delivery: the policy is realtime.delivery's, the writing the server's (realtime.transport) ---

@@ -96,27 +96,29 @@ def freeze_startup() -> None:
 
 
 # Full collections at quiet moments. CPython starts a full collection when generation 1 was collected ten times
-# and the objects waiting for one grew by a quarter: exactly while clients connect by the thousand or events come
-# fastest, and with thousands of connections it walks every one of their objects (100-400 ms with nothing
-# written). Automatic full collections are turned off and this timer runs them instead once the fan-out has been
-# quiet for QUIET_FOR, or after MAX_DEFER however busy the process is, which bounds the cyclic garbage of closed
-# connections that waits for them.
+# and the objects waiting for one grew by a quarter of those the last one kept: exactly while clients connect by
+# the thousand or events come fastest, and with thousands of connections it walks every one of their objects
+# (100-400 ms with nothing written). Automatic full collections are turned off, and this timer applies the same
+# rule but holds a due collection back while the fan-out is handing out events, until it has been quiet for
+# QUIET_FOR or the collection waited MAX_DEFER (which bounds the cyclic garbage of closed connections waiting).
 CHECK_EVERY = 1.0  # seconds between checks
 QUIET_FOR = 0.5  # seconds with nothing handed out
 MAX_DEFER = 30.0  # seconds a due full collection may wait for a quiet moment
 AUTOMATIC_FULL = 10  # CPython's default third threshold: gen1 collections before a full one is considered
+RECOUNT_EVERY = 5.0  # seconds between countings of the oldest generation while too little grew (each is O(objects))
 NEVER = 2**31 - 1
 
 
 class FullCollections:
-    """Full collections at quiet moments: due once generation 1 was collected AUTOMATIC_FULL times since the last;
-    run as soon as `quiet_seconds()` reaches QUIET_FOR, or, busy, after MAX_DEFER if CPython's own rule would
-    have run it (the objects waiting for a full collection grew by a quarter of those the last one kept)."""
+    """CPython's rule for full collections, run from a timer: one is due once generation 1 was collected
+    AUTOMATIC_FULL times since the last and the oldest generation grew by a quarter of what the last one kept; a
+    due one runs when `quiet_seconds()` reaches QUIET_FOR, or after waiting MAX_DEFER however busy the fan-out."""
 
     def __init__(self, quiet_seconds: Callable[[], float], clock: Callable[[], float] = monotonic):
         self.quiet_seconds, self.clock = quiet_seconds, clock
-        self.due_since: float | None = None
         self.kept = len(gc.get_objects(generation=2))  # what the last full collection left in the oldest generation
+        self.due_since: float | None = None  # when the growth rule was found met
+        self.recount_at = float("-inf")
 
     def check(self) -> bool:
         """Run a full collection if one is due and the moment allows; whether it ran."""
@@ -124,14 +126,15 @@ class FullCollections:
             return False
         now = self.clock()
         if self.due_since is None:
+            if now < self.recount_at:
+                return False
+            if len(gc.get_objects(generation=2)) - self.kept < self.kept // 4:
+                self.recount_at = now + RECOUNT_EVERY
+                return False
             self.due_since = now
-        if self.quiet_seconds() < QUIET_FOR:
-            if now - self.due_since < MAX_DEFER:
-                return False
-            if len(gc.get_objects(generation=2)) - self.kept < self.kept // 4:  # CPython would not run it either
-                self.due_since = now
-                return False
-        self.due_since = None
+        if self.quiet_seconds() < QUIET_FOR and now - self.due_since < MAX_DEFER:
+            return False
+        self.due_since, self.recount_at = None, float("-inf")
         gc.collect()
         self.kept = len(gc.get_objects(generation=2))
         return True

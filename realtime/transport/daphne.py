@@ -6,6 +6,7 @@ check of the versions and private internals it needs.
 """
 
 import asyncio
+import errno
 import json
 import re
 import zlib
@@ -69,12 +70,12 @@ INTERNALS = (
     Internal(PerMessageDeflate, "server_no_context_takeover", set_in="__init__"),
     Internal(PerMessageDeflate, "server_max_window_bits", set_in="__init__"),
     Internal(PreparedMessage, "payloadHybi", set_in="__init__"),
-    # write_through: whether anything is queued in Twisted's write buffer.
+    # DaphneWriter._write: whether anything is queued in Twisted's write buffer, and the socket to send on.
     Internal(abstract.FileDescriptor, "_tempDataLen", set_in="__init__"),
     Internal(abstract.FileDescriptor, "offset"),
     Internal(abstract.FileDescriptor, "dataBuffer"),
     Internal(abstract.FileDescriptor, "_writeDisconnected"),
-    Internal(tcp.Connection, "writeSomeData"),
+    Internal(tcp.Connection, "socket", set_in="__init__"),
     # PaperServer: the factories Server.run builds, and the hook giving each connection its writer.
     Internal(Server, "http_factory", set_in="run"),
     Internal(Server, "ws_factory", set_in="run"),
@@ -239,7 +240,7 @@ def deflated_frame(outbound: Outbound, window_bits: int) -> bytes:
 # Why not Autobahn's public sendPreparedMessage(): on a compressed socket it deflates the message again for
 # every socket (with that socket's context), and on a plain one it goes through sendData(), which formats a
 # debug log line per call and hands the frame to Twisted's buffered write (an epoll registration and a reactor
-# turn per frame, per socket). The frames here are PreparedMessage's own bytes, written with write_through().
+# turn per frame, per socket). The frames here are PreparedMessage's own bytes, written with DaphneWriter._write().
 # Measured with the bench (docs/architecture.md, decision record "Transport"): through sendPreparedMessage the
 # server needed 71 % CPU instead of 45 % at 40,000 deliveries/s, lost events at 80,000/s, and, compressed,
 # from 50,000/s on; the direct write delivered all of them.
@@ -252,10 +253,11 @@ class DaphneWriter:
     hands out a batch."""
 
     # Slots, and the event and the list made only when first needed: one of these lives per connection.
-    __slots__ = ("protocol", "send", "held", "holding", "paused", "resumed")
+    __slots__ = ("protocol", "socket", "send", "held", "holding", "paused", "resumed")
 
     def __init__(self, protocol):
         self.protocol = protocol
+        self.socket = None  # the plain TCP socket written to directly (attach()); None: through the transport
         self.send = None  # the application's ASGI send, for messages other than events (bind())
         self.held: list[bytes] | None = None  # frames of the batch being handed out, written by release()
         self.holding = False  # between hold() and release()
@@ -273,6 +275,8 @@ class DaphneWriter:
         if transport.producer is not None:
             transport.unregisterProducer()
         writer = cls(protocol)
+        if isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False):
+            writer.socket = transport.socket
         transport.registerProducer(writer, True)
         return writer
 
@@ -337,11 +341,32 @@ class DaphneWriter:
         return self.resumed.wait()
 
     def _write(self, data: bytes) -> None:
-        if self.protocol.send_queue:
-            self.protocol.sendData(data)  # behind Autobahn's own queued writes, to keep their order
-        else:
-            # Straight to the transport: Autobahn's sendData formats a debug log line on every call.
-            write_through(self.protocol.transport, data)
+        """Write now: one send(2) when nothing is queued before `data` on a plain TCP socket (as asyncio's transports
+        do); else, and for what the kernel did not take, through Twisted's buffer, keeping the order.
+
+        Twisted's own write() always buffers and registers the socket with the reactor, then sends and unregisters
+        it on the next loop turn: two epoll_ctl calls and a turn of latency per frame, per socket. Autobahn's
+        sendData formats a debug log line on every call. This runs once per delivery, so it is one function."""
+        protocol = self.protocol
+        if protocol.send_queue:
+            protocol.sendData(data)  # behind Autobahn's own queued writes, to keep their order
+            return
+        transport = protocol.transport
+        sock = self.socket
+        if sock is None or not transport.connected or transport.disconnecting or transport._writeDisconnected \
+                or transport._tempDataLen or transport.offset != len(transport.dataBuffer):
+            transport.write(data)
+            return
+        try:
+            sent = sock.send(data)  # Python retries EINTR itself (PEP 475)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as error:
+            if error.errno != errno.ENOBUFS:
+                return  # the connection is lost; Twisted notices on its read side and closes it
+            sent = 0
+        if sent < len(data):
+            transport.write(data[sent:])  # the rest waits for the socket to drain; backpressure applies
 
     # IPushProducer, called by Twisted.
 
@@ -359,26 +384,6 @@ class DaphneWriter:
         self.paused = False
         if self.resumed is not None:
             self.resumed.set()
-
-
-def write_through(transport, data: bytes) -> None:
-    """Send now when nothing is queued before `data` on this plain TCP transport (one send(2), as asyncio's
-    transports do); else, and for what the kernel did not take, queue in Twisted's buffer, keeping order.
-
-    Twisted's own write() always buffers and registers the socket with the reactor, then sends and
-    unregisters it on the next loop turn: two epoll_ctl calls and a turn of latency per frame, per socket."""
-    plain = isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False)
-    idle = plain and transport.connected and not transport.disconnecting and not transport._writeDisconnected \
-        and not transport._tempDataLen \
-        and transport.offset == len(transport.dataBuffer)
-    if not idle:
-        transport.write(data)
-        return
-    sent = transport.writeSomeData(data)
-    if not isinstance(sent, int):
-        return  # the connection is lost; Twisted notices on its read side and closes it
-    if sent < len(data):
-        transport.write(data[sent:])  # the rest waits for the socket to drain; backpressure applies
 
 
 # --- HTTP: request bodies over the limit are refused before they are read ---

@@ -72,35 +72,53 @@ class Moment:
 
 @pytest.fixture
 def full(stats):
-    """FullCollections over a test-set moment, with a full collection due (generation 1 collected ten times)."""
+    """FullCollections over a test-set moment, with generation 1 collected ten times since the last full one, and
+    CPython's automatic full collections off (as defer_full_collections sets them)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(threshold[0], threshold[1], gctune.NEVER)
     moment = Moment()
     collections = gctune.FullCollections(lambda: moment.quiet, clock=lambda: moment.now)
     for _ in range(gctune.AUTOMATIC_FULL):
         gc.collect(1)
-    return collections, moment
+    yield collections, moment
+    gc.set_threshold(*threshold)
+
+
+def grow_oldest_generation(collections) -> list:
+    """Long-lived objects, a quarter more than the last full collection kept (as new connections bring)."""
+    kept = [[] for _ in range(collections.kept // 4 + 1000)]
+    gc.collect(1)  # into the oldest generation
+    return kept
+
+
+def test_no_full_collection_while_the_oldest_generation_grew_by_less_than_a_quarter(stats, full):
+    collections, moment = full
+    before = stats.counts[2]
+    moment.quiet = gctune.QUIET_FOR
+    assert not collections.check() and stats.counts[2] == before, "CPython's own rule would not run it either"
 
 
 def test_a_due_full_collection_waits_while_the_fan_out_is_busy_and_runs_once_it_is_quiet(stats, full):
     collections, moment = full
+    grown = grow_oldest_generation(collections)
+    moment.now += gctune.RECOUNT_EVERY
     before = stats.counts[2]
     assert not collections.check() and stats.counts[2] == before, "busy: nothing walks every object"
     moment.now += 5
     moment.quiet = gctune.QUIET_FOR
     assert collections.check() and stats.counts[2] == before + 1
+    assert collections.kept >= len(grown)
     assert not collections.check(), "nothing due right after one"
 
 
-def test_a_busy_process_still_collects_after_max_defer_once_its_old_objects_grew_by_a_quarter(stats, full):
+def test_a_busy_process_still_collects_once_a_due_collection_waited_max_defer(stats, full):
     collections, moment = full
+    grown = grow_oldest_generation(collections)
     before = stats.counts[2]
     assert not collections.check()
     moment.now += gctune.MAX_DEFER
-    assert not collections.check(), "little grew since the last full collection: CPython would wait too"
-    kept = [[] for _ in range(collections.kept // 4 + 1000)]  # long-lived objects, as new connections bring
-    gc.collect(1)  # into the oldest generation
-    moment.now += gctune.MAX_DEFER
     assert collections.check() and stats.counts[2] == before + 1
-    assert collections.kept >= len(kept)
+    assert collections.kept >= len(grown)
 
 
 def test_deferring_turns_the_automatic_full_collections_off(monkeypatch):
