@@ -11,10 +11,13 @@ import asyncio
 import atexit
 import gc
 import json
+import logging
 import os
 from bisect import bisect_left
 from collections.abc import Callable
 from time import monotonic, perf_counter
+
+logger = logging.getLogger(__name__)
 
 STATS_FILE_VARIABLE = "REALTIME_GC_STATS_FILE"
 
@@ -105,38 +108,47 @@ CHECK_EVERY = 1.0  # seconds between checks
 QUIET_FOR = 0.5  # seconds with nothing handed out
 MAX_DEFER = 30.0  # seconds a due full collection may wait for a quiet moment
 AUTOMATIC_FULL = 10  # CPython's default third threshold: gen1 collections before a full one is considered
-RECOUNT_EVERY = 5.0  # seconds between countings of the oldest generation while too little grew (each is O(objects))
 NEVER = 2**31 - 1
 
 
 class FullCollections:
     """CPython's rule for full collections, run from a timer: one is due once generation 1 was collected
     AUTOMATIC_FULL times since the last and the oldest generation grew by a quarter of what the last one kept; a
-    due one runs when `quiet_seconds()` reaches QUIET_FOR, or after waiting MAX_DEFER however busy the fan-out."""
+    due one runs when `quiet_seconds()` reaches QUIET_FOR, or after waiting MAX_DEFER however busy the fan-out.
+    The oldest generation is counted (a list of its objects, itself a short pause) only at quiet moments, or once
+    per MAX_DEFER while the fan-out stays busy."""
 
     def __init__(self, quiet_seconds: Callable[[], float], clock: Callable[[], float] = monotonic):
         self.quiet_seconds, self.clock = quiet_seconds, clock
-        self.kept = len(gc.get_objects(generation=2))  # what the last full collection left in the oldest generation
         self.due_since: float | None = None  # when the growth rule was found met
-        self.recount_at = float("-inf")
+        self.counted_at = float("-inf")  # when the oldest generation was last counted, finding too little growth
+        self._full_collection_seen()
+
+    def _full_collection_seen(self) -> None:
+        """Start over from the latest full collection, whoever ran it."""
+        self.full_collections = gc.get_stats()[2]["collections"]
+        self.kept = len(gc.get_objects(generation=2))  # what it left in the oldest generation
+        self.due_since, self.counted_at = None, float("-inf")
 
     def check(self) -> bool:
         """Run a full collection if one is due and the moment allows; whether it ran."""
+        if gc.get_stats()[2]["collections"] != self.full_collections:
+            self._full_collection_seen()  # someone called gc.collect(): its count and growth start over
         if gc.get_count()[2] < AUTOMATIC_FULL:
             return False
         now = self.clock()
+        quiet = self.quiet_seconds() >= QUIET_FOR
         if self.due_since is None:
-            if now < self.recount_at:
+            if not quiet and now - self.counted_at < MAX_DEFER:
                 return False
             if len(gc.get_objects(generation=2)) - self.kept < self.kept // 4:
-                self.recount_at = now + RECOUNT_EVERY
+                self.counted_at = now
                 return False
             self.due_since = now
-        if self.quiet_seconds() < QUIET_FOR and now - self.due_since < MAX_DEFER:
+        if not quiet and now - self.due_since < MAX_DEFER:
             return False
-        self.due_since, self.recount_at = None, float("-inf")
         gc.collect()
-        self.kept = len(gc.get_objects(generation=2))
+        self._full_collection_seen()
         return True
 
 
@@ -148,8 +160,12 @@ def defer_full_collections(quiet_seconds: Callable[[], float]) -> FullCollection
     loop = asyncio.get_event_loop()
 
     def tick() -> None:
-        collections.check()
-        loop.call_later(CHECK_EVERY, tick)
+        try:
+            collections.check()
+        except Exception:  # never stop the timer: nothing else runs full collections any more
+            logger.exception("the timed full garbage collection failed")
+        finally:
+            loop.call_later(CHECK_EVERY, tick)
 
     loop.call_later(CHECK_EVERY, tick)
     return collections

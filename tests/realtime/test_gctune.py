@@ -101,7 +101,6 @@ def test_no_full_collection_while_the_oldest_generation_grew_by_less_than_a_quar
 def test_a_due_full_collection_waits_while_the_fan_out_is_busy_and_runs_once_it_is_quiet(stats, full):
     collections, moment = full
     grown = grow_oldest_generation(collections)
-    moment.now += gctune.RECOUNT_EVERY
     before = stats.counts[2]
     assert not collections.check() and stats.counts[2] == before, "busy: nothing walks every object"
     moment.now += 5
@@ -121,14 +120,42 @@ def test_a_busy_process_still_collects_once_a_due_collection_waited_max_defer(st
     assert collections.kept >= len(grown)
 
 
+def test_while_busy_the_oldest_generation_is_counted_once_per_max_defer(full, monkeypatch):
+    collections, moment = full
+    counted = []
+    real = gc.get_objects
+    monkeypatch.setattr(gc, "get_objects", lambda generation=None: counted.append(generation) or real(generation))
+    for _ in range(5):
+        assert not collections.check(), "too little grew"
+        moment.now += gctune.CHECK_EVERY
+    assert counted == [2], "listing every object is itself a pause: not every second while events flow"
+    moment.quiet = gctune.QUIET_FOR
+    assert not collections.check()
+    assert counted == [2, 2], "at a quiet moment it may"
+
+
+def test_a_full_collection_run_by_someone_else_starts_the_count_over(stats, full):
+    collections, moment = full
+    grow_kept = grow_oldest_generation(collections)
+    assert not collections.check() and collections.due_since is not None
+    gc.collect()
+    moment.now += gctune.MAX_DEFER
+    before = stats.counts[2]
+    assert not collections.check() and stats.counts[2] == before, "nothing due after that collection"
+    assert collections.due_since is None and collections.kept >= len(grow_kept)
+
+
 def test_deferring_turns_the_automatic_full_collections_off(monkeypatch):
     threshold = gc.get_threshold()
     scheduled = []
     monkeypatch.setattr(gctune.asyncio, "get_event_loop", lambda: type("Loop", (), {
         "call_later": lambda self, delay, callback: scheduled.append((delay, callback))})())
     try:
-        gctune.defer_full_collections(lambda: 0.0)
+        collections = gctune.defer_full_collections(lambda: 0.0)
         assert gc.get_threshold() == (threshold[0], threshold[1], gctune.NEVER)
         assert scheduled and scheduled[0][0] == gctune.CHECK_EVERY
+        monkeypatch.setattr(collections, "check", lambda: 1 / 0)
+        scheduled[0][1]()
+        assert len(scheduled) == 2, "a failed check must not stop the timer: nothing else runs full collections"
     finally:
         gc.set_threshold(*threshold)
