@@ -168,7 +168,10 @@ class Fanout:
         if not batch:
             return
         self.last_batch_at = time.monotonic()
-        await self._deliver(batch)
+        try:
+            await self._deliver(batch)
+        finally:
+            self.last_batch_at = time.monotonic()  # a batch that awaited (slow clients closed) was busy throughout
         metrics.fanout_batch(len(batch), self.handed, self.oldest_published_at)
         self.handed, self.oldest_published_at = 0, None
 

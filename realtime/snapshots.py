@@ -77,6 +77,13 @@ class StateReads:
             else:
                 self._start(key, readers)
 
+    def _next(self, key: Key) -> None:
+        """The read of `key` ended: send the one its queued readers wait for."""
+        self.running.discard(key)
+        queued = self.queued.pop(key, None)
+        if queued:
+            self._start(key, queued)
+
     def _start(self, key: Key, readers: list[Reader]) -> None:
         self.running.add(key)
         task = self.loop.create_task(self._read(key, readers))
@@ -86,16 +93,18 @@ class StateReads:
     async def _read(self, key: Key, readers: list[Reader]) -> None:
         try:
             state = await paper_state(*key)
+        except asyncio.CancelledError:  # the loop is shutting down: no reader waits forever, no read starts
+            self.running.discard(key)
+            for _, future in readers + self.queued.pop(key, []):
+                future.cancel()
+            raise
         except Exception as error:  # each reader gets it (a database failure answers their subscribe)
+            self._next(key)
             for _, future in readers:
                 if not future.done():
                     future.set_exception(error)
             return
-        finally:
-            self.running.discard(key)
-            queued = self.queued.pop(key, None)
-            if queued:
-                self._start(key, queued)
+        self._next(key)
         for user, future in readers:
             if not future.done():  # its reader may have gone (the connection closed meanwhile)
                 visible = state is not None and paper_visible_to(user, state.owner_id)

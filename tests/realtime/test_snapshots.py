@@ -123,3 +123,24 @@ async def test_subscribes_asked_while_the_same_read_runs_share_the_next_one(user
     found = await asyncio.gather(first, *later)
     assert len(reads) == 2
     assert all(state is found[1] for state in found[1:]) and found[0].owner_id == user.pk
+
+
+async def test_a_cancelled_read_cancels_its_readers_and_the_queued_ones_instead_of_leaving_them_waiting(monkeypatch):
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck(*key):
+        started.set()
+        await never.wait()
+
+    monkeypatch.setattr(snapshots, "paper_state", stuck)
+    reads = snapshots.StateReads(asyncio.get_running_loop())
+    first = reads.read(None, "p", None, 100)
+    await asyncio.wait_for(started.wait(), 10)
+    queued = reads.read(None, "p", None, 100)
+    await asyncio.sleep(0)  # the turn ends: the second read is queued behind the running one
+    assert reads.queued
+    for task in list(reads.reading):
+        task.cancel()
+    await asyncio.gather(*reads.reading, return_exceptions=True)
+    assert first.cancelled() and queued.cancelled()
+    assert not reads.reading and not reads.running and not reads.queued
