@@ -274,6 +274,7 @@ def sweep(target: Target, *extra: str) -> list[dict]:
 def tail_rounds(target: Target) -> list[list[dict]]:
     """TAIL_REPEATS rounds of the TAIL_RATES steps at SWEEP_SUBSCRIBERS subscribers, on the same server."""
     rounds = []
+    time.sleep(3)  # a sweep that stopped at a lossy step may still be draining its backlog
     for repeat in range(TAIL_REPEATS):
         steps = []
         for rate in TAIL_RATES:
