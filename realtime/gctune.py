@@ -26,6 +26,9 @@ BUCKETS_MS = (1, 5, 10, 25, 50, 100, 250)
 _BUCKETS_S = tuple(bound / 1000 for bound in BUCKETS_MS)
 
 GENERATIONS = 3
+# Why the full collection under way runs (FullCollections sets it around its own): "quiet" or "busy" (waited
+# MAX_DEFER); anything else ("other": freeze_startup's, or a gc.collect() elsewhere). Read by PauseStats.
+_running_because = "other"
 
 
 class PauseStats:
@@ -39,6 +42,7 @@ class PauseStats:
         self.histogram = [[0] * (len(BUCKETS_MS) + 1) for _ in range(GENERATIONS)]
         self.collected = [0] * GENERATIONS
         self.started = 0.0
+        self.longest_full: dict[str, float] = {}  # per reason (_running_because), the longest full collection
 
     def __call__(self, phase: str, info: dict) -> None:
         """gc.callbacks entry: note the start, and account the pause at the stop."""
@@ -53,6 +57,8 @@ class PauseStats:
         if pause > self.longest[generation]:
             self.longest[generation] = pause
         self.histogram[generation][bisect_left(_BUCKETS_S, pause)] += 1
+        if generation == GENERATIONS - 1 and pause > self.longest_full.get(_running_because, 0.0):
+            self.longest_full[_running_because] = pause
 
     def summary(self) -> dict:
         """The statistics as plain data, pauses in milliseconds."""
@@ -61,6 +67,7 @@ class PauseStats:
             "frozen": gc.get_freeze_count(),
             "tracked": len(gc.get_objects()),
             "threshold": list(gc.get_threshold()),
+            "longest_full_ms": {why: round(pause * 1000, 3) for why, pause in self.longest_full.items()},
             "generations": [
                 {
                     "collections": self.counts[g],
@@ -147,7 +154,12 @@ class FullCollections:
             self.due_since = now
         if not quiet and now - self.due_since < MAX_DEFER:
             return False
-        gc.collect()
+        global _running_because
+        _running_because = "quiet" if quiet else "busy"
+        try:
+            gc.collect()
+        finally:
+            _running_because = "other"
         self._full_collection_seen()
         return True
 

@@ -107,6 +107,7 @@ def test_a_due_full_collection_waits_while_the_fan_out_is_busy_and_runs_once_it_
     moment.quiet = gctune.QUIET_FOR
     assert collections.check() and stats.counts[2] == before + 1
     assert collections.kept >= len(grown)
+    assert "quiet" in stats.summary()["longest_full_ms"] and "busy" not in stats.longest_full
     assert not collections.check(), "nothing due right after one"
 
 
@@ -118,6 +119,7 @@ def test_a_busy_process_still_collects_once_a_due_collection_waited_max_defer(st
     moment.now += gctune.MAX_DEFER
     assert collections.check() and stats.counts[2] == before + 1
     assert collections.kept >= len(grown)
+    assert "busy" in stats.longest_full, "a pause while events flow is reported as such"
 
 
 def test_while_busy_the_oldest_generation_is_counted_once_per_max_defer(full, monkeypatch):
