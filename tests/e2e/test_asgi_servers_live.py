@@ -5,6 +5,7 @@ events in order exactly once, `since` replay, unsubscribe, topic "papers", error
 import asyncio
 import json
 import os
+import random
 
 import pytest
 from websockets.asyncio.client import connect
@@ -52,12 +53,15 @@ def paper_event(paper_id: str, seq: int, event_type: str = "status_changed") -> 
 
 
 async def until_marker(ws) -> list[dict]:
-    """Publish a system event and collect what arrives before it: everything published earlier on the same
-    channel layer was handed out before it."""
-    await broadcast_event(SystemStatusEvent(queue_size=3, active_workers=0, processing_rate=0, system_load=0))
+    """Publish a system event of this call's own and collect the paper events that arrive before it: everything
+    published earlier was handed out before it. Other system_status events (a periodic broadcast on the same
+    Redis) are not the marker and are skipped."""
+    marker = random.randrange(10**6, 10**9)
+    await broadcast_event(SystemStatusEvent(queue_size=marker, active_workers=0, processing_rate=0, system_load=0))
     received = []
-    while (message := await receive(ws)).get("event_type") != "system_status":
-        received.append(message)
+    while (message := await receive(ws)).get("queue_size") != marker:
+        if message.get("event_type") != "system_status":
+            received.append(message)
     return received
 
 
