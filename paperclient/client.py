@@ -357,8 +357,12 @@ class PaperClient:
             if expiry is not None:
                 remaining = expiry - time.time()
                 delay = max(remaining - self.refresh_margin, remaining / 2, 0)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation that lands as the wait
+            # ends (the server's reauthenticate notice, or the timeout), and this wait ends every few seconds with
+            # short tokens; the likely reason an interrupted watch_paper kept renewing its token instead of exiting.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reauth.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._reauth.wait()
             self._reauth.clear()
             await self._authenticate(renew=True)
 
