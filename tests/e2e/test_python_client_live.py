@@ -1,6 +1,7 @@
 """End to end: the Python client (paperclient) and `manage.py watch_paper` on real Daphne, Celery and Redis."""
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -194,12 +195,26 @@ async def test_watch_paper_exits_1_when_the_paper_fails_and_4_for_a_paper_it_can
 
 
 
+@contextlib.contextmanager
+def interruptible_children():
+    """Children started inside take SIGINT as a terminal's Ctrl-C reaches them, however pytest was started.
+
+    A shell without job control starts a background command (`make test &`, some CI runners) with SIGINT ignored,
+    and an ignored signal stays ignored across fork and exec: the watcher would then never see the interrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 async def test_watch_paper_all_shows_every_new_paper_until_interrupted(client_system, alice):
     env = {**client_system.commands["client-daphne"][1], "PAPERPIPELINE_PASSWORD": PASSWORD}
-    watcher = await asyncio.create_subprocess_exec(
-        sys.executable, "manage.py", "watch_paper", "--all", "--url", client_system.base_url, "--username", "alice",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    with interruptible_children():
+        watcher = await asyncio.create_subprocess_exec(
+            sys.executable, "manage.py", "watch_paper", "--all", "--url", client_system.base_url,
+            "--username", "alice", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
     lines: list[str] = []
 
     async def read_until(text: str) -> None:
