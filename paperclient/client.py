@@ -358,8 +358,7 @@ class PaperClient:
                 remaining = expiry - time.time()
                 delay = max(remaining - self.refresh_margin, remaining / 2, 0)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation that lands as the wait
-            # ends (the server's reauthenticate notice, or the timeout), and this wait ends every few seconds with
-            # short tokens; the likely reason an interrupted watch_paper kept renewing its token instead of exiting.
+            # ends; with short tokens it ends every few seconds.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._reauth.wait()
@@ -453,7 +452,8 @@ class PaperClient:
         self._pending[request_id] = future
         try:
             await ws.send(json.dumps({**message, "id": request_id}))
-            reply = await asyncio.wait_for(future, self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):  # not wait_for: see _keep_token_fresh
+                reply = await future
         except ConnectionClosed:
             raise _ConnectionLost() from None
         finally:
