@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 CHROMIUM ?= /usr/bin/chromium
 NGINX ?= /usr/sbin/nginx
 
-.PHONY: run test test-deploy lint bench clean train-extractor eval-extractor
+.PHONY: run test test-deploy lint bench bench-connects clean train-extractor eval-extractor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test-deploy: $(STAMP) $(NGINX)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# /ws/papers connects on Daphne and on uvicorn beside the raw ceiling (bench/connect_servers.py; about 5 minutes).
+bench-connects: $(STAMP)
+	$(BIN)/python -m bench.connect_servers
 
 # The learned extractor (docs/extraction.md): retrain the shipped model from data/scirex/ (deterministic, about
 # ten minutes on one core), and measure it on the held-out documents (prints the table; WRITE=1 updates the docs).

@@ -72,8 +72,9 @@ def rss_bytes(pid: int) -> int:
 class Target:
     """One system under test: its server processes and what its clients and publisher need."""
 
-    def __init__(self, name: str, env: dict[str, str], workdir: Path, daphnes: int = 1):
+    def __init__(self, name: str, env: dict[str, str], workdir: Path, daphnes: int = 1, server: str = "daphne"):
         self.name, self.env, self.workdir, self.daphnes = name, env, workdir, daphnes
+        self.server = server  # the project's ASGI server: "daphne" (realtime.server, as `make run`) or "uvicorn"
         self.urls: list[str] = []
         self.client_args: list[str] = []
         self.publish_args: list[str] = []
@@ -81,7 +82,8 @@ class Target:
 
     @property
     def label(self) -> str:
-        return self.name if self.daphnes == 1 else f"{self.name}-x{self.daphnes}"
+        name = self.name if self.server == "daphne" else f"{self.name}-{self.server}"
+        return name if self.daphnes == 1 else f"{name}-x{self.daphnes}"
 
     def start(self) -> None:
         if self.name == "project":
@@ -92,7 +94,11 @@ class Target:
         for i in range(self.daphnes):
             port = port if sockets else free_port()
             pass_fds = (sockets[i].fileno(),) if sockets else ()
-            if self.name == "project":
+            if self.name == "project" and self.server == "uvicorn":  # as tests/e2e/test_asgi_servers_live.py runs it
+                address = ["--fd", str(pass_fds[0])] if sockets else ["--host", "127.0.0.1", "--port", str(port)]
+                command = [PYTHON, "-m", "uvicorn", *address, "--ws", "websockets-sansio", "--lifespan", "off",
+                           "--log-level", "warning", "paperpipeline.asgi:application"]
+            elif self.name == "project":
                 address = ["--fd", str(pass_fds[0])] if sockets else ["-b", "127.0.0.1", "-p", str(port)]
                 command = [PYTHON, "-m", "realtime.server", *address, "paperpipeline.asgi:application"]
             elif self.name == "naive":
@@ -396,8 +402,8 @@ def main() -> None:
         run_all(workdir, database_url)
 
 
-def run_all(workdir: Path, database_url: str | None) -> None:
-    redis_process, redis_url = start_redis_server(workdir=workdir / "redis")
+def base_environment(workdir: Path, database_url: str | None, redis_url: str) -> dict[str, str]:
+    """The environment every system's processes start with: the bench's own Redis and database, no caps."""
     # Importing paperpipeline (for its Redis helper) set DJANGO_SETTINGS_MODULE here: each system's processes pick
     # their own settings (the naive baseline's are bench.naive.settings), so it must not be passed down.
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
@@ -411,6 +417,12 @@ def run_all(workdir: Path, database_url: str | None) -> None:
                 "BENCH_MAX_CLIENTS": str(max(IDLE, CONNECTS, SWEEP_SUBSCRIBERS, *SUBSCRIBERS))}  # sizes naive's pool
     # Every bench client connects from 127.0.0.1, a storm of them at once: no cap on those waiting to authenticate.
     base_env.update({"WS_MAX_UNAUTHENTICATED_PER_ADDRESS": "100000", "WS_MAX_UNAUTHENTICATED": "100000"})
+    return base_env
+
+
+def run_all(workdir: Path, database_url: str | None) -> None:
+    redis_process, redis_url = start_redis_server(workdir=workdir / "redis")
+    base_env = base_environment(workdir, database_url, redis_url)
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},
                "settings": {"subscribers": SUBSCRIBERS, "rates": RATES, "sweep_subscribers": SWEEP_SUBSCRIBERS,
