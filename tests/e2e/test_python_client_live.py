@@ -194,7 +194,6 @@ async def test_watch_paper_exits_1_when_the_paper_fails_and_4_for_a_paper_it_can
     assert missing.returncode == 4 and "no paper" in missing.stderr, (missing.stdout, missing.stderr)
 
 
-
 @contextlib.contextmanager
 def interruptible_children():
     """Children started inside take SIGINT as a terminal's Ctrl-C reaches them, however pytest was started.
