@@ -132,8 +132,28 @@ def test_while_busy_the_oldest_generation_is_counted_once_per_max_defer(full, mo
         moment.now += gctune.CHECK_EVERY
     assert counted == [2], "listing every object is itself a pause: not every second while events flow"
     moment.quiet = gctune.QUIET_FOR
+    gc.collect(1)  # objects moved into the oldest generation since that count
     assert not collections.check()
     assert counted == [2, 2], "at a quiet moment it may"
+
+
+def test_the_oldest_generation_is_counted_again_only_after_objects_moved_into_it(full, monkeypatch):
+    collections, moment = full
+    moment.quiet = gctune.QUIET_FOR
+    counted = []
+    real = gc.get_objects
+    monkeypatch.setattr(gc, "get_objects", lambda generation=None: counted.append(generation) or real(generation))
+    gc.disable()  # no automatic collection between the checks: only the test moves objects along
+    try:
+        for _ in range(3):
+            assert not collections.check(), "too little grew"
+            moment.now += gctune.CHECK_EVERY
+        assert counted == [2], "an idle server with thousands connected does not list their objects every second"
+        gc.collect(1)
+        assert not collections.check()
+        assert counted == [2, 2], "a generation-1 collection may have grown it: counted again"
+    finally:
+        gc.enable()
 
 
 def test_a_full_collection_run_by_someone_else_starts_the_count_over(stats, full):
