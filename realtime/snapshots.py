@@ -36,7 +36,7 @@ def _paper_state_sync(paper_id: str, since: int | None, replay_limit: int) -> Pa
 
 
 # On Channels' one sync thread: in asyncio's thread pool each thread kept its pooled PostgreSQL connection
-# open after the read (docs/architecture.md, "Connecting cheaply"); the reads of one loop turn are batched instead.
+# open after the read (docs/architecture.md, "Connecting cheaply"); StateReads below keeps the reads few instead.
 paper_state = database_sync_to_async(_paper_state_sync)
 
 Key = tuple[str, int | None, int]  # paper, since, replay limit
@@ -85,6 +85,8 @@ class StateReads:
             self._start(key, queued)
 
     def _start(self, key: Key, readers: list[Reader]) -> None:
+        if all(future.done() for _, future in readers):
+            return  # every reader went away before it was sent (their connections closed): no query for nobody
         self.running.add(key)
         task = self.loop.create_task(self._read(key, readers))
         self.reading.add(task)

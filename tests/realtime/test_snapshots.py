@@ -144,3 +144,25 @@ async def test_a_cancelled_read_cancels_its_readers_and_the_queued_ones_instead_
     await asyncio.gather(*reads.reading, return_exceptions=True)
     assert first.cancelled() and queued.cancelled()
     assert not reads.reading and not reads.running and not reads.queued
+
+
+async def test_no_read_is_sent_for_readers_that_all_went_away_while_they_waited(monkeypatch):
+    keys, started, may_end = [], asyncio.Event(), asyncio.Event()
+
+    async def gated(*key):
+        keys.append(key)
+        started.set()
+        await may_end.wait()
+
+    monkeypatch.setattr(snapshots, "paper_state", gated)
+    reads = snapshots.StateReads(asyncio.get_running_loop())
+    first = reads.read(None, "p", None, 100)
+    await asyncio.wait_for(started.wait(), 10)
+    gone = reads.read(None, "p", None, 100)
+    await asyncio.sleep(0)  # queued behind the running read
+    gone.cancel()  # its subscribe was cancelled: the connection closed
+    may_end.set()
+    assert await first is None
+    await asyncio.gather(*reads.reading)
+    assert keys == [("p", None, 100)], "the queued read had no reader left"
+    assert not reads.running and not reads.queued
