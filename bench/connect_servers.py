@@ -8,9 +8,7 @@ bench/results/connect-servers.md."""
 
 import json
 import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
 from bench.run import (
@@ -22,6 +20,7 @@ from bench.run import (
     base_environment,
     bench_database,
     connect_rate,
+    machine,
 )
 from paperpipeline.redis_server import start_redis_server
 
@@ -64,8 +63,7 @@ def main() -> None:
     with bench_database() as database_url:
         redis_process, redis_url = start_redis_server(workdir=workdir / "redis")
         env = base_environment(workdir, database_url, redis_url)
-        results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                               "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},
+        results = {"machine": machine(),
                    "settings": {"connects": CONNECTS, "storm": STORM, "repeats": REPEATS,
                                 "database": "PostgreSQL" if database_url else "SQLite"},
                    "systems": {}}

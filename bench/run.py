@@ -420,11 +420,16 @@ def base_environment(workdir: Path, database_url: str | None, redis_url: str) ->
     return base_env
 
 
+def machine() -> dict:
+    """What a result was measured on, and when."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
 def run_all(workdir: Path, database_url: str | None) -> None:
     redis_process, redis_url = start_redis_server(workdir=workdir / "redis")
     base_env = base_environment(workdir, database_url, redis_url)
-    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},
+    results = {"machine": machine(),
                "settings": {"subscribers": SUBSCRIBERS, "rates": RATES, "sweep_subscribers": SWEEP_SUBSCRIBERS,
                             "seconds": SECONDS, "idle": IDLE, "storm": STORM, "loadgens": LOADGENS,
                             "web_processes": WEB_PROCESSES, "tail_rates": list(TAIL_RATES),
