@@ -125,20 +125,28 @@ async def test_subscribes_asked_while_the_same_read_runs_share_the_next_one(user
     assert all(state is found[1] for state in found[1:]) and found[0].owner_id == user.pk
 
 
-async def test_a_cancelled_read_cancels_its_readers_and_the_queued_ones_instead_of_leaving_them_waiting(monkeypatch):
-    started, never = asyncio.Event(), asyncio.Event()
+async def read_and_queue_one(monkeypatch):
+    """StateReads with one read running (held until `may_end` is set; it finds nothing) and one reader queued
+    behind it; the keys each read was sent with."""
+    keys, started, may_end = [], asyncio.Event(), asyncio.Event()
 
-    async def stuck(*key):
+    async def held(*key):
+        keys.append(key)
         started.set()
-        await never.wait()
+        await may_end.wait()
 
-    monkeypatch.setattr(snapshots, "paper_state", stuck)
+    monkeypatch.setattr(snapshots, "paper_state", held)
     reads = snapshots.StateReads(asyncio.get_running_loop())
     first = reads.read(None, "p", None, 100)
     await asyncio.wait_for(started.wait(), 10)
     queued = reads.read(None, "p", None, 100)
     await asyncio.sleep(0)  # the turn ends: the second read is queued behind the running one
     assert reads.queued
+    return reads, first, queued, may_end, keys
+
+
+async def test_a_cancelled_read_cancels_its_readers_and_the_queued_ones_instead_of_leaving_them_waiting(monkeypatch):
+    reads, first, queued, _, _ = await read_and_queue_one(monkeypatch)
     for task in list(reads.reading):
         task.cancel()
     await asyncio.gather(*reads.reading, return_exceptions=True)
@@ -147,19 +155,7 @@ async def test_a_cancelled_read_cancels_its_readers_and_the_queued_ones_instead_
 
 
 async def test_no_read_is_sent_for_readers_that_all_went_away_while_they_waited(monkeypatch):
-    keys, started, may_end = [], asyncio.Event(), asyncio.Event()
-
-    async def gated(*key):
-        keys.append(key)
-        started.set()
-        await may_end.wait()
-
-    monkeypatch.setattr(snapshots, "paper_state", gated)
-    reads = snapshots.StateReads(asyncio.get_running_loop())
-    first = reads.read(None, "p", None, 100)
-    await asyncio.wait_for(started.wait(), 10)
-    gone = reads.read(None, "p", None, 100)
-    await asyncio.sleep(0)  # queued behind the running read
+    reads, first, gone, may_end, keys = await read_and_queue_one(monkeypatch)
     gone.cancel()  # its subscribe was cancelled: the connection closed
     may_end.set()
     assert await first is None
