@@ -147,14 +147,14 @@ class FullCollections:
         """Run a full collection if one is due and the moment allows; whether it ran."""
         if gc.get_stats()[2]["collections"] != self.full_collections:
             self._full_collection_seen()  # someone called gc.collect(): its count and growth start over
-        if gc.get_count()[2] < AUTOMATIC_FULL:
+        promotions = gc.get_count()[2]  # generation-1 collections since the last full one
+        if promotions < AUTOMATIC_FULL:
             return False
         now = self.clock()
         quiet = self.quiet_seconds() >= QUIET_FOR
         if self.due_since is None:
             if not quiet and now - self.counted_at < MAX_DEFER:
                 return False
-            promotions = gc.get_count()[2]
             if promotions == self.counted_after:
                 return False  # only a generation-1 collection adds to the oldest generation: nothing grew since
             if len(gc.get_objects(generation=2)) - self.kept < self.kept // 4:
